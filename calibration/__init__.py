@@ -1,0 +1,1 @@
+"""Readout calibration, drift compensation and fitting the emulator to a chip."""

@@ -1,0 +1,90 @@
+"""Validation shared by every backend: selections, safety limits, input shapes.
+
+A backend subclasses :class:`CheckedCrossbar` and implements ``_read``, ``_pulse``
+and ``_mvm`` on already-validated arguments. Every check happens here, before the
+backend is called, so a bad call never reaches a device or a wire.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xbarlab.chipdrivers.crossbar import ChipInfo
+from xbarlab.chipdrivers.selection import resolve
+from xbarlab.clock import Clock
+from xbarlab.errors import ConfigError, SelectionError
+
+
+class CheckedCrossbar:
+    """Base class of backends: the public ``Crossbar`` methods with all checks."""
+
+    info: ChipInfo
+    clock: Clock
+
+    def read(self, sel=None, *, v_read: float | None = None) -> np.ndarray:
+        s = resolve(sel, self.info.shape)
+        v = self.info.v_read if v_read is None else v_read
+        self.info.limits.check_read_voltage(v)
+        if not float(v) > 0:
+            raise ConfigError(f"v_read must be > 0 V, got {v!r}")
+        return self._read(s.flat, float(v)).reshape(s.shape)
+
+    def pulse(self, sel, *, polarity: int, amplitude, width, count: int = 1) -> None:
+        s = resolve(sel, self.info.shape, unique=True)
+        if polarity not in (1, -1):
+            raise ConfigError(f"polarity must be +1 or -1, got {polarity!r}")
+        self.info.limits.check_pulse(amplitude, width, count)
+        amp = self._per_device(amplitude, s.shape, "amplitude")
+        wid = self._per_device(width, s.shape, "width")
+        if s.size:
+            self._pulse(s.flat, int(polarity), amp, wid, int(count))
+
+    def mvm(self, x, *, transpose: bool = False) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32)
+        n = self.info.cols if transpose else self.info.rows
+        driven = "columns" if transpose else "rows"
+        if x.ndim not in (1, 2) or x.shape[-1] != n:
+            raise ConfigError(
+                f"mvm input must have shape ({n},) or (batch, {n}) to drive the {n} "
+                f"{driven}; got {x.shape}"
+            )
+        self.info.limits.check_read_voltage(x, "MVM input voltage")
+        out = self._mvm(np.ascontiguousarray(x.reshape(-1, n)), bool(transpose))
+        return out[0] if x.ndim == 1 else out
+
+    def close(self) -> None:
+        """Release the chip; the emulator has nothing to release."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _per_device(self, value, shape: tuple[int, ...], name: str) -> np.ndarray:
+        """A pulse parameter as a float64 vector: one value, or one per selected device."""
+        arr = np.asarray(value, dtype=np.float64)
+        if arr.ndim == 0:
+            return arr.reshape(1)
+        if "per_device_pulses" not in self.info.capabilities:
+            raise ConfigError(
+                f"backend {self.info.backend!r} takes one {name} per pulse call; "
+                "pass a scalar or group devices by value"
+            )
+        try:
+            return np.ascontiguousarray(np.broadcast_to(arr, shape).ravel())
+        except ValueError:
+            raise SelectionError(
+                f"{name} of shape {arr.shape} does not match the selection's shape {shape}"
+            ) from None
+
+    # -- implemented by backends, called with validated arguments --------------------
+    def _read(self, flat: np.ndarray | None, v_read: float) -> np.ndarray:
+        raise NotImplementedError
+
+    def _pulse(self, flat: np.ndarray | None, polarity: int, amplitude: np.ndarray,
+               width: np.ndarray, count: int) -> None:
+        raise NotImplementedError
+
+    def _mvm(self, x: np.ndarray, transpose: bool) -> np.ndarray:
+        raise NotImplementedError

@@ -1,0 +1,120 @@
+"""The emulator backend: an emulated chip behind the checked ``Crossbar`` interface.
+
+Spec: ``emulator:pcm?rows=R&cols=C&seed=S&preset=NAME_OR_JSON&<PCMParams field>=value``.
+"""
+
+from __future__ import annotations
+
+
+import numpy as np
+
+from xbarlab.chipdrivers.base import CheckedCrossbar
+from xbarlab.chipdrivers.crossbar import ChipInfo, PulseShape
+from xbarlab.chipdrivers.factory import Spec
+from xbarlab.emulator import PCMArray, PCMParams, load_preset
+from xbarlab.emulator.pcm_params import field_names
+from xbarlab.errors import SpecError
+from xbarlab.limits import SafetyLimits
+
+#: technologies the emulator offers, with their defaults
+TECHNOLOGIES = ("pcm",)
+_SHAPE_DEFAULT = 256
+_MAX_SIDE = 16384
+_MAX_DEVICES = 1 << 26  # 64 M devices, about 2.4 GB of state
+_READ_VOLTAGE = 0.2
+
+
+class EmulatedCrossbar(CheckedCrossbar):
+    """A ``Crossbar`` over an emulated :class:`~xbarlab.emulator.PCMArray`.
+
+    ``chip`` is the emulated device array itself: tests use it for ground truth
+    (stuck maps, noise-free conductance); procedures must not.
+    """
+
+    def __init__(self, chip: PCMArray, spec: str = "", limits: SafetyLimits | None = None):
+        self.chip = chip
+        self.clock = chip.clock
+        self.info = _chip_info(chip, spec, limits or SafetyLimits())
+
+    def _read(self, flat, v_read):
+        return self.chip.read(flat)
+
+    def _pulse(self, flat, polarity, amplitude, width, count):
+        self.chip.pulse(flat, amplitude, width, count)
+
+    def _mvm(self, x, transpose):
+        return self.chip.mvm(x, transpose)
+
+
+def _chip_info(chip: PCMArray, spec: str, limits: SafetyLimits) -> ChipInfo:
+    p = chip.params
+    # Recommended pulses sit 10% inside the model's thresholds; RESET halfway between
+    # the melting threshold and the voltage limit.
+    set_lo = p.v_set_min + 0.1 * (p.v_set_ref - p.v_set_min)
+    set_hi = p.v_set_ref + 0.9 * (p.v_reset - p.v_set_ref)
+    reset_v = p.v_reset + 0.5 * (limits.max_voltage - p.v_reset)
+    return ChipInfo(
+        rows=chip.rows,
+        cols=chip.cols,
+        technology="pcm",
+        g_min=p.g_min,
+        g_max=p.g_max,
+        limits=limits,
+        capabilities=frozenset({"read", "pulse", "mvm", "mvm_transpose", "per_device_pulses",
+                                "unipolar", "virtual_time"}),
+        v_read=_READ_VOLTAGE,
+        set_pulse=PulseShape(p.v_set_ref, p.width_ref),
+        reset_pulse=PulseShape(reset_v, p.width_ref),
+        set_amplitude_range=(set_lo, set_hi),
+        backend=spec,
+        details={"seed": chip.seed, "model": p.to_dict()},
+    )
+
+
+def open_emulator(spec: Spec) -> EmulatedCrossbar:
+    """Opener registered for the ``emulator:`` scheme."""
+    if spec.target not in TECHNOLOGIES:
+        raise SpecError(
+            f"unknown emulated technology {spec.target!r} in {spec.text!r}; "
+            f"valid: {', '.join(TECHNOLOGIES)}"
+        )
+    params = dict(spec.params)
+    valid = ("rows", "cols", "seed", "preset", *field_names())
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise SpecError(
+            f"unknown parameter(s) {', '.join(unknown)} for emulator:pcm; valid: {', '.join(valid)}"
+        )
+    rows = _int_param(params.pop("rows", _SHAPE_DEFAULT), "rows", 1, _MAX_SIDE)
+    cols = _int_param(params.pop("cols", _SHAPE_DEFAULT), "cols", 1, _MAX_SIDE)
+    if rows * cols > _MAX_DEVICES:
+        raise SpecError(f"rows x cols = {rows * cols} devices exceeds the emulator's "
+                        f"{_MAX_DEVICES} device limit; split the array into tiles")
+    seed = _int_param(params.pop("seed", 0), "seed", 0, 2**63 - 1)
+    model = load_preset(params.pop("preset", "default"))
+    overrides = {k: _float_param(v, k) for k, v in params.items()}
+    model = model.with_overrides(**overrides) if overrides else model
+    return EmulatedCrossbar(PCMArray(rows, cols, model, seed=seed), spec.text)
+
+
+def _int_param(value, name: str, lo: int, hi: int) -> int:
+    try:
+        v = int(value)
+    except (TypeError, ValueError):
+        raise SpecError(f"spec parameter {name} must be an integer, got {value!r}") from None
+    if not lo <= v <= hi:
+        raise SpecError(f"spec parameter {name} = {v} is outside {lo}..{hi}")
+    return v
+
+
+def _float_param(value: str, name: str) -> float:
+    try:
+        v = float(value)
+    except ValueError:
+        raise SpecError(f"spec parameter {name} must be a number, got {value!r}") from None
+    if not np.isfinite(v):
+        raise SpecError(f"spec parameter {name} must be finite, got {value!r}")
+    return v
+
+
+__all__ = ["EmulatedCrossbar", "PCMParams", "open_emulator"]

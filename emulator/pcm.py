@@ -1,0 +1,178 @@
+"""An emulated PCM crossbar array: struct-of-arrays device state plus physics.
+
+One numpy array per quantity, flattened row-major over (rows, cols); no Python
+object per device. State is 37 bytes per device (see :meth:`PCMArray.state_bytes`).
+Everything random is drawn from two generators spawned from the chip's seed: one
+for fabrication (device-to-device variation, defects), one for operations
+(cycle-to-cycle spread, read noise), so the same seed and the same call sequence
+give identical results.
+
+This layer knows nothing about safety limits or selections: the chipdrivers
+backend validates before calling in. Times come from the chip's VirtualClock.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xbarlab.clock import VirtualClock
+from xbarlab.emulator import pcm_kernels as K
+from xbarlab.emulator.mvm import noisy_mvm
+from xbarlab.emulator.pcm_params import PCMParams
+
+#: largest number of normals drawn at once inside a pulse train (memory bound)
+_MAX_DRAW = 1 << 22
+_UINT32_MAX = np.iinfo(np.uint32).max
+
+
+def _consts(p: PCMParams) -> np.ndarray:
+    """Model constants in the order the kernels index them (pcm_kernels.C_*)."""
+    c = np.empty(K.N_CONSTS, dtype=np.float64)
+    c[K.C_G_MAX], c[K.C_G_MIN] = p.g_max, p.g_min
+    c[K.C_SET_STEP], c[K.C_SET_EXP], c[K.C_SET_C2C] = p.set_step, p.set_state_exponent, p.set_c2c
+    c[K.C_V_SET_MIN], c[K.C_V_SET_REF], c[K.C_V_RESET] = p.v_set_min, p.v_set_ref, p.v_reset
+    c[K.C_WIDTH_REF], c[K.C_WIDTH_EXP] = p.width_ref, p.width_exponent
+    c[K.C_T0] = p.t0
+    c[K.C_NU_SLOPE], c[K.C_NU_OFFSET] = p.nu_slope, p.nu_offset
+    c[K.C_NU_MIN], c[K.C_NU_MAX] = p.nu_min, p.nu_max
+    c[K.C_NUS_SLOPE], c[K.C_NUS_OFFSET] = p.nu_std_slope, p.nu_std_offset
+    c[K.C_NUS_MIN], c[K.C_NUS_MAX] = p.nu_std_min, p.nu_std_max
+    c[K.C_QS_COEFF], c[K.C_QS_EXP], c[K.C_QS_MAX] = p.q_s_coeff, p.q_s_exponent, p.q_s_max
+    c[K.C_T_READ] = p.t_read
+    c[K.C_RESET_MEAN], c[K.C_RESET_STD] = p.reset_g_mean, p.reset_g_std
+    return c
+
+
+class PCMArray:
+    """A rows x cols PCM array with drift, 1/f read noise, variability and defects.
+
+    Parameters
+    ----------
+    rows, cols : int
+        Array shape.
+    params : PCMParams
+        Device physics.
+    seed : int
+        Seed of everything random in this chip instance.
+    clock : VirtualClock, optional
+        Shared virtual clock; a new one starting at 0 s by default.
+    """
+
+    def __init__(self, rows: int, cols: int, params: PCMParams | None = None, seed: int = 0,
+                 clock: VirtualClock | None = None):
+        self.rows, self.cols = int(rows), int(cols)
+        self.params = params or PCMParams()
+        self.seed = int(seed)
+        self.clock = clock or VirtualClock()
+        self._c = _consts(self.params)
+        fab_seq, ops_seq = np.random.SeedSequence(self.seed).spawn(2)
+        self._rng = np.random.Generator(np.random.PCG64(ops_seq))
+        self._all = np.arange(self.size, dtype=np.intp)
+        self._fabricate(np.random.Generator(np.random.PCG64(fab_seq)))
+
+    @property
+    def size(self) -> int:
+        return self.rows * self.cols
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.rows, self.cols)
+
+    def _fabricate(self, rng: np.random.Generator) -> None:
+        """Draw device-to-device variation and defects; start all devices RESET at t = 0."""
+        p, n = self.params, self.size
+        self.g_sat = (p.g_max * np.maximum(1 + p.g_max_spread * rng.standard_normal(n), 0.1)
+                      ).astype(np.float32)
+        self.sens = np.exp(p.sensitivity_spread * rng.standard_normal(n)).astype(np.float32)
+        endurance = p.endurance_median * np.exp(p.endurance_spread * rng.standard_normal(n))
+        self.cycles_left = np.clip(endurance, 1, _UINT32_MAX).astype(np.uint32)
+        u = rng.random(n)
+        self.flags = np.zeros(n, dtype=np.uint8)
+        self.flags[u < p.stuck_set_fraction] |= K.STUCK_SET
+        stuck_reset = (u >= p.stuck_set_fraction) & (u < p.stuck_set_fraction + p.stuck_reset_fraction)
+        self.flags[stuck_reset] |= K.STUCK_RESET
+        self.flags[rng.random(n) < p.endurance_stuck_set_fraction] |= K.WEARS_TO_SET
+        self.g_prog = np.empty(n, dtype=np.float32)
+        self.t_prog = np.zeros(n, dtype=np.float64)
+        self.nu = np.empty(n, dtype=np.float32)
+        self.q_s = np.empty(n, dtype=np.float32)
+        self.pulse_count = np.zeros(n, dtype=np.uint32)
+        # Power-up state: every device RESET at t = 0; stuck-at-SET devices at saturation.
+        z = rng.standard_normal((2, n)).astype(np.float32)
+        amp = np.array([p.v_reset], dtype=np.float64)
+        width = np.array([p.width_ref], dtype=np.float64)
+        K.pulse_kernel(self._all, amp, width, 1, 0.0, 0.0, self._c, z,
+                       self.g_prog, self.t_prog, self.nu, self.q_s, self.g_sat, self.sens,
+                       np.zeros(n, dtype=np.uint8), self.cycles_left.copy(), self.pulse_count)
+        self.pulse_count[:] = 0
+        stuck_set = (self.flags & K.STUCK_SET) != 0
+        self.g_prog[stuck_set] = self.g_sat[stuck_set]
+
+    # -- state ------------------------------------------------------------------------
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Every per-device state array by name (views, not copies)."""
+        return {
+            "g_prog": self.g_prog, "t_prog": self.t_prog, "nu": self.nu, "q_s": self.q_s,
+            "g_sat": self.g_sat, "sens": self.sens, "flags": self.flags,
+            "cycles_left": self.cycles_left, "pulse_count": self.pulse_count,
+        }
+
+    def state_bytes(self) -> int:
+        """Bytes of per-device state held by this array."""
+        return sum(a.nbytes for a in self.state_arrays().values())
+
+    @property
+    def stuck(self) -> np.ndarray:
+        """Boolean (rows, cols) map of devices stuck at SET or RESET (ground truth)."""
+        return ((self.flags & K.STUCK) != 0).reshape(self.shape)
+
+    # -- operations -------------------------------------------------------------------
+    def read(self, idx: np.ndarray | None = None) -> np.ndarray:
+        """Read-noisy conductance in S (float32) of devices ``idx`` (flat), or of all."""
+        idx = self._all if idx is None else idx
+        z = self._rng.standard_normal(idx.size, dtype=np.float32)
+        out = np.empty(idx.size, dtype=np.float32)
+        K.read_kernel(idx, self.g_prog, self.t_prog, self.nu, self.q_s, self.clock.now(),
+                      self._c, z, out)
+        self.clock.advance(self.params.t_array_read)
+        return out
+
+    def conductance(self) -> tuple[np.ndarray, np.ndarray]:
+        """Noise-free drifted conductance and read-noise std (both S, shape (rows, cols))."""
+        g = np.empty(self.size, dtype=np.float32)
+        s = np.empty(self.size, dtype=np.float32)
+        K.mean_sigma_kernel(self.g_prog, self.t_prog, self.nu, self.q_s, self.clock.now(),
+                            self._c, g, s)
+        return g.reshape(self.shape), s.reshape(self.shape)
+
+    def pulse(self, idx: np.ndarray | None, amplitude: np.ndarray, width: np.ndarray,
+              count: int = 1) -> None:
+        """Apply ``count`` pulses to devices ``idx`` (flat), or to all.
+
+        amplitude: pulse height in V (length 1 or len(idx)); the sign is ignored (PCM
+        switching is thermal). width: pulse width in s (length 1 or len(idx)).
+        """
+        idx = self._all if idx is None else idx
+        amplitude = np.ascontiguousarray(amplitude, dtype=np.float64).ravel()
+        width = np.ascontiguousarray(width, dtype=np.float64).ravel()
+        t_start = self.clock.now()
+        duration = count * (float(width.max()) + self.params.t_pulse_gap)
+        t_end = t_start + duration
+        chunk = max(1, min(count, _MAX_DRAW // max(idx.size, 1) - 1))
+        done = 0
+        while done < count:
+            n = min(chunk, count - done)
+            z = self._rng.standard_normal((n + 1, idx.size), dtype=np.float32)
+            # later chunks continue from the state just written at t_end: no drift between
+            K.pulse_kernel(idx, amplitude, width, n, t_start if done == 0 else t_end, t_end,
+                           self._c, z, self.g_prog, self.t_prog, self.nu, self.q_s,
+                           self.g_sat, self.sens, self.flags, self.cycles_left, self.pulse_count)
+            done += n
+        self.clock.advance(duration)
+
+    def mvm(self, x: np.ndarray, transpose: bool = False) -> np.ndarray:
+        """Read-noisy currents in A for input voltages x (batch, n) in V."""
+        g, sigma = self.conductance()
+        out = noisy_mvm(g, sigma, x, transpose, self._rng)
+        self.clock.advance(self.params.t_array_read)
+        return out

@@ -1,0 +1,1 @@
+"""PyQt5 + pyqtgraph live-monitoring GUI."""

@@ -1,0 +1,1 @@
+"""Drivers for real instruments and test boards (pyvisa, pyserial)."""

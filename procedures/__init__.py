@@ -1,0 +1,1 @@
+"""Measurement procedures, the runner and campaigns."""

@@ -1,0 +1,1 @@
+"""Chip-in-the-loop training: mixed-precision and hardware-aware training."""

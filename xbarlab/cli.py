@@ -1,0 +1,137 @@
+"""The ``xbarlab`` command line.
+
+Subcommands import the layers they need lazily, so ``xbarlab --version`` and
+``xbarlab --help`` start fast and the core does not import upward at import time.
+Errors xbarlab raises on purpose are printed as one line, without a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+
+import click
+
+from xbarlab import __version__
+from xbarlab.errors import XbarlabError
+from xbarlab.events import EventBus, Progress
+from xbarlab.units import fmt_seconds, to_uS
+
+DEFAULT_SPEC = "emulator:pcm?rows=256&cols=256&seed=1"
+
+
+def _friendly_errors(fn):
+    """Turn XbarlabError into a one-line CLI error (exit code 1)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except XbarlabError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="xbarlab")
+def main():
+    """Lab control and emulation for analog in-memory-computing crossbar arrays.
+
+    Backends are named by spec strings, e.g. emulator:pcm?rows=256&cols=256&seed=1.
+    """
+
+
+@main.command()
+@click.argument("spec")
+@_friendly_errors
+def info(spec: str):
+    """Print the ChipInfo of the chip SPEC names, as JSON."""
+    from xbarlab.chipdrivers import open_crossbar
+
+    with open_crossbar(spec) as xbar:
+        click.echo(json.dumps(xbar.info.to_dict(), indent=2))
+
+
+@main.command()
+def backends():
+    """List the backend schemes with an example spec each."""
+    from xbarlab.chipdrivers import backends as registered
+
+    for scheme, usage in registered().items():
+        click.echo(f"{scheme:10s} {usage}")
+
+
+@main.command()
+@click.option("--backend", "spec", default=DEFAULT_SPEC, show_default=True,
+              help="Backend spec of the chip to run on.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a summary.")
+@click.option("--levels", "n_levels", default=8, show_default=True,
+              type=click.IntRange(1, 64), help="Number of conductance levels to program.")
+@click.option("--reads", "n_reads", default=20, show_default=True,
+              type=click.IntRange(2, 1000), help="Drift reads, log-spaced from 30 s to 1 day.")
+@_friendly_errors
+def demo(spec: str, as_json: bool, n_levels: int, n_reads: int):
+    """Program a pattern, let it drift for a (virtual) day, fit nu per device."""
+    from xbarlab.chipdrivers import open_crossbar
+    from xbarlab.procedures.demo import run_demo
+
+    bus = EventBus()
+    bars = _ProgressBars(disable=True if as_json else None)
+    bus.subscribe(bars, Progress)
+    try:
+        with open_crossbar(spec) as xbar:
+            result = run_demo(xbar, n_levels=n_levels, n_reads=n_reads, bus=bus)
+    finally:
+        bars.close()
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        click.echo(_summary(result))
+
+
+class _ProgressBars:
+    """Event subscriber showing one tqdm bar per progress message (on stderr)."""
+
+    def __init__(self, disable: bool | None):
+        self.disable = disable
+        self.bars = {}
+
+    def __call__(self, ev: Progress) -> None:
+        from tqdm import tqdm
+
+        bar = self.bars.get(ev.message)
+        if bar is None:
+            bar = self.bars[ev.message] = tqdm(total=ev.total, desc=ev.message, file=sys.stderr,
+                                               disable=self.disable, leave=False)
+        bar.update(ev.done - bar.n)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+def _summary(r: dict) -> str:
+    n = r["rows"] * r["cols"]
+    lines = [
+        f"xbarlab demo on {r['backend']}",
+        f"  programmed {n:,} devices in {r['iterations']} write-verify iterations "
+        f"({r['total_pulses']:,} pulses)",
+        f"  converged: {100 * r['converged_fraction']:.2f}% of responsive devices within "
+        f"{to_uS(r['tolerance_S']):.2f} uS; {r['unresponsive']} unresponsive (stuck) devices",
+        f"  mean |G - target| right after programming: {to_uS(r['mean_abs_error_S']):.3f} uS",
+        f"  drift over {fmt_seconds(r['read_times_s'][-1])} ({len(r['read_times_s'])} reads): "
+        f"nu = {r['nu_mean']:.4f} +- {r['nu_std']:.4f}",
+        "",
+        "  target [uS]  devices  G at last read [uS]  nu mean  nu std",
+    ]
+    for lv in r["levels"]:
+        lines.append(f"  {to_uS(lv['target_S']):11.2f}  {lv['devices']:7d}  "
+                     f"{to_uS(lv['g_last_read_S']):19.2f}  {lv['nu_mean']:7.4f}  {lv['nu_std']:6.4f}")
+    lines += ["", f"  virtual time {fmt_seconds(r['virtual_time_s'])}, wall time {r['wall_s']:.1f} s"]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""The xbarlab error hierarchy.
+
+Every error xbarlab raises on purpose derives from :class:`XbarlabError`, so a
+lab script can catch "anything xbarlab refused" in one clause. Errors about bad
+values also derive from :class:`ValueError`, so generic callers still work.
+Messages say what was wrong, the offending value, the allowed range and, where
+useful, what to do instead.
+"""
+
+
+class XbarlabError(Exception):
+    """Base class of every error raised on purpose by xbarlab."""
+
+
+class ConfigError(XbarlabError, ValueError):
+    """A parameter, preset or configuration file is invalid."""
+
+
+class SpecError(ConfigError):
+    """A backend spec string (``scheme:target?key=value``) cannot be understood."""
+
+
+class SelectionError(XbarlabError, ValueError):
+    """A device selection (mask or index arrays) does not fit the array."""
+
+
+class SafetyError(XbarlabError, ValueError):
+    """An operation would exceed a safety limit; nothing was sent to the device.
+
+    Attributes
+    ----------
+    limit : str
+        Name of the :class:`~xbarlab.limits.SafetyLimits` field that was violated.
+    value : float
+        The offending value, in SI units.
+    allowed : float
+        The limit value, in SI units.
+    """
+
+    def __init__(self, limit: str, value: float, allowed: float, unit: str, what: str):
+        self.limit = limit
+        self.value = value
+        self.allowed = allowed
+        super().__init__(
+            f"{what} = {value:.6g} {unit} exceeds safety limit {limit} = {allowed:.6g} {unit}; "
+            "nothing was sent. Lower the value or, if the chip allows it, raise the limit "
+            "in its ChipInfo."
+        )
+
+
+class BackendError(XbarlabError):
+    """A backend failed to carry out an operation (connection, protocol, device)."""
