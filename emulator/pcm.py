@@ -23,22 +23,21 @@ from xbarlab.emulator.pcm_params import PCMParams
 #: largest number of normals drawn at once inside a pulse train (memory bound)
 _MAX_DRAW = 1 << 22
 _UINT32_MAX = np.iinfo(np.uint32).max
+#: initial size of the programming-event table (it grows when most events stay live)
+_EVENTS_MIN = 4096
 
 
 def _consts(p: PCMParams) -> np.ndarray:
     """Model constants in the order the kernels index them (pcm_kernels.C_*)."""
-    c = np.empty(K.N_CONSTS, dtype=np.float64)
+    c = np.empty(K.N_CONSTS, dtype=np.float32)
     c[K.C_G_MAX], c[K.C_G_MIN] = p.g_max, p.g_min
     c[K.C_SET_STEP], c[K.C_SET_EXP], c[K.C_SET_C2C] = p.set_step, p.set_state_exponent, p.set_c2c
-    c[K.C_V_SET_MIN], c[K.C_V_SET_REF], c[K.C_V_RESET] = p.v_set_min, p.v_set_ref, p.v_reset
-    c[K.C_WIDTH_REF], c[K.C_WIDTH_EXP] = p.width_ref, p.width_exponent
-    c[K.C_T0] = p.t0
+    c[K.C_V_RESET] = p.v_reset
     c[K.C_NU_SLOPE], c[K.C_NU_OFFSET] = p.nu_slope, p.nu_offset
     c[K.C_NU_MIN], c[K.C_NU_MAX] = p.nu_min, p.nu_max
     c[K.C_NUS_SLOPE], c[K.C_NUS_OFFSET] = p.nu_std_slope, p.nu_std_offset
     c[K.C_NUS_MIN], c[K.C_NUS_MAX] = p.nu_std_min, p.nu_std_max
     c[K.C_QS_COEFF], c[K.C_QS_EXP], c[K.C_QS_MAX] = p.q_s_coeff, p.q_s_exponent, p.q_s_max
-    c[K.C_T_READ] = p.t_read
     c[K.C_RESET_MEAN], c[K.C_RESET_STD] = p.reset_g_mean, p.reset_g_std
     return c
 
@@ -68,6 +67,9 @@ class PCMArray:
         fab_seq, ops_seq = np.random.SeedSequence(self.seed).spawn(2)
         self._rng = np.random.Generator(np.random.PCG64(ops_seq))
         self._all = np.arange(self.size, dtype=np.intp)
+        self._scratch = np.empty(0, dtype=np.float32)
+        self._event_times = np.zeros(_EVENTS_MIN, dtype=np.float64)
+        self._n_events = 0
         self._fabricate(np.random.Generator(np.random.PCG64(fab_seq)))
 
     @property
@@ -93,32 +95,75 @@ class PCMArray:
         self.flags[stuck_reset] |= K.STUCK_RESET
         self.flags[rng.random(n) < p.endurance_stuck_set_fraction] |= K.WEARS_TO_SET
         self.g_prog = np.empty(n, dtype=np.float32)
-        self.t_prog = np.zeros(n, dtype=np.float64)
+        self.event = np.zeros(n, dtype=np.uint32)
         self.nu = np.empty(n, dtype=np.float32)
         self.q_s = np.empty(n, dtype=np.float32)
         self.pulse_count = np.zeros(n, dtype=np.uint32)
         # Power-up state: every device RESET at t = 0; stuck-at-SET devices at saturation.
+        ev = self._new_event(0.0)
         z = rng.standard_normal((2, n)).astype(np.float32)
-        amp = np.array([p.v_reset], dtype=np.float64)
-        width = np.array([p.width_ref], dtype=np.float64)
-        K.pulse_kernel(self._all, amp, width, 1, 0.0, 0.0, self._c, z,
-                       self.g_prog, self.t_prog, self.nu, self.q_s, self.g_sat, self.sens,
-                       np.zeros(n, dtype=np.uint8), self.cycles_left.copy(), self.pulse_count)
+        K.pulse_kernel(self._all, np.array([p.v_reset]), np.zeros(1, np.float32), 1, ev,
+                       np.zeros(1, np.float32), self._c, z, self.g_prog, self.event, self.nu,
+                       self.q_s, self.g_sat, self.sens, np.zeros(n, dtype=np.uint8),
+                       self.cycles_left.copy(), self.pulse_count)
         self.pulse_count[:] = 0
         stuck_set = (self.flags & K.STUCK_SET) != 0
         self.g_prog[stuck_set] = self.g_sat[stuck_set]
+
+    def _normals(self, *shape: int) -> np.ndarray:
+        """Standard normals (float32) from the operations stream, in a reused buffer.
+
+        Reusing the buffer avoids page faults of a fresh allocation on every call; the
+        result is only valid until the next call.
+        """
+        n = int(np.prod(shape))
+        if self._scratch.size < n:
+            self._scratch = np.empty(n, dtype=np.float32)
+        z = self._scratch[:n].reshape(shape)
+        self._rng.standard_normal(dtype=np.float32, out=z)
+        return z
+
+    # -- programming events -----------------------------------------------------------
+    def _new_event(self, t: float) -> int:
+        """Register a programming event at time t (s) and return its id."""
+        if self._n_events == self._event_times.size:
+            self._compact_events()
+        self._event_times[self._n_events] = t
+        self._n_events += 1
+        return self._n_events - 1
+
+    def _compact_events(self) -> None:
+        """Drop events no device refers to any more; grow the table if most are live."""
+        used = np.zeros(self._n_events, dtype=bool)
+        used[self.event] = True
+        remap = np.cumsum(used, dtype=np.uint32) - 1
+        live = int(used.sum())
+        self.event[:] = remap[self.event]
+        size = self._event_times.size * (2 if live > self._event_times.size // 2 else 1)
+        times = np.zeros(size, dtype=np.float64)
+        times[:live] = self._event_times[: self._n_events][used]
+        self._event_times, self._n_events = times, live
+
+    def _tables(self, now: float) -> tuple[np.ndarray, np.ndarray]:
+        return K.time_tables(self._event_times[: self._n_events], now, self.params.t0,
+                             self.params.t_read)
+
+    @property
+    def t_prog(self) -> np.ndarray:
+        """Time in s of each device's last programming pulse (flat, float64)."""
+        return self._event_times[self.event]
 
     # -- state ------------------------------------------------------------------------
     def state_arrays(self) -> dict[str, np.ndarray]:
         """Every per-device state array by name (views, not copies)."""
         return {
-            "g_prog": self.g_prog, "t_prog": self.t_prog, "nu": self.nu, "q_s": self.q_s,
+            "g_prog": self.g_prog, "event": self.event, "nu": self.nu, "q_s": self.q_s,
             "g_sat": self.g_sat, "sens": self.sens, "flags": self.flags,
             "cycles_left": self.cycles_left, "pulse_count": self.pulse_count,
         }
 
     def state_bytes(self) -> int:
-        """Bytes of per-device state held by this array."""
+        """Bytes of per-device state held by this array (the event table excluded)."""
         return sum(a.nbytes for a in self.state_arrays().values())
 
     @property
@@ -130,20 +175,29 @@ class PCMArray:
     def read(self, idx: np.ndarray | None = None) -> np.ndarray:
         """Read-noisy conductance in S (float32) of devices ``idx`` (flat), or of all."""
         idx = self._all if idx is None else idx
-        z = self._rng.standard_normal(idx.size, dtype=np.float32)
+        log_t, width = self._tables(self.clock.now())
+        z = self._normals(idx.size)
         out = np.empty(idx.size, dtype=np.float32)
-        K.read_kernel(idx, self.g_prog, self.t_prog, self.nu, self.q_s, self.clock.now(),
-                      self._c, z, out)
+        K.read_kernel(idx, self.g_prog, self.event, self.nu, self.q_s, log_t, width, z, out)
         self.clock.advance(self.params.t_array_read)
         return out
 
     def conductance(self) -> tuple[np.ndarray, np.ndarray]:
         """Noise-free drifted conductance and read-noise std (both S, shape (rows, cols))."""
+        log_t, width = self._tables(self.clock.now())
         g = np.empty(self.size, dtype=np.float32)
         s = np.empty(self.size, dtype=np.float32)
-        K.mean_sigma_kernel(self.g_prog, self.t_prog, self.nu, self.q_s, self.clock.now(),
-                            self._c, g, s)
+        K.mean_sigma_kernel(self.g_prog, self.event, self.nu, self.q_s, log_t, width, g, s)
         return g.reshape(self.shape), s.reshape(self.shape)
+
+    def set_drive(self, amplitude: np.ndarray, width: np.ndarray) -> np.ndarray:
+        """SET drive factor (dimensionless, >= 0) of pulses of this height (V) and width (s).
+
+        Linear in the height above v_set_min (1 at v_set_ref) and sub-linear in width.
+        """
+        p = self.params
+        excess = np.maximum(np.abs(amplitude) - p.v_set_min, 0.0) / (p.v_set_ref - p.v_set_min)
+        return excess * (width / p.width_ref) ** p.width_exponent
 
     def pulse(self, idx: np.ndarray | None, amplitude: np.ndarray, width: np.ndarray,
               count: int = 1) -> None:
@@ -155,18 +209,19 @@ class PCMArray:
         idx = self._all if idx is None else idx
         amplitude = np.ascontiguousarray(amplitude, dtype=np.float64).ravel()
         width = np.ascontiguousarray(width, dtype=np.float64).ravel()
+        drive = np.ascontiguousarray(self.set_drive(amplitude, width), dtype=np.float32)
         t_start = self.clock.now()
         duration = count * (float(width.max()) + self.params.t_pulse_gap)
-        t_end = t_start + duration
+        ev = self._new_event(t_start + duration)
+        log_t, _ = self._tables(t_start)
         chunk = max(1, min(count, _MAX_DRAW // max(idx.size, 1) - 1))
         done = 0
         while done < count:
             n = min(chunk, count - done)
-            z = self._rng.standard_normal((n + 1, idx.size), dtype=np.float32)
-            # later chunks continue from the state just written at t_end: no drift between
-            K.pulse_kernel(idx, amplitude, width, n, t_start if done == 0 else t_end, t_end,
-                           self._c, z, self.g_prog, self.t_prog, self.nu, self.q_s,
-                           self.g_sat, self.sens, self.flags, self.cycles_left, self.pulse_count)
+            z = self._normals(n + 1, idx.size)
+            K.pulse_kernel(idx, amplitude, drive, n, ev, log_t, self._c, z, self.g_prog,
+                           self.event, self.nu, self.q_s, self.g_sat, self.sens, self.flags,
+                           self.cycles_left, self.pulse_count)
             done += n
         self.clock.advance(duration)
 
