@@ -19,9 +19,8 @@ from xbarlab.clock import VirtualClock
 from xbarlab.emulator import pcm_kernels as K
 from xbarlab.emulator.mvm import noisy_mvm
 from xbarlab.emulator.pcm_params import PCMParams
+from xbarlab.emulator.rng import new_key
 
-#: largest number of normals drawn at once inside a pulse train (memory bound)
-_MAX_DRAW = 1 << 22
 _UINT32_MAX = np.iinfo(np.uint32).max
 #: initial size of the programming-event table (it grows when most events stay live)
 _EVENTS_MIN = 4096
@@ -67,7 +66,6 @@ class PCMArray:
         fab_seq, ops_seq = np.random.SeedSequence(self.seed).spawn(2)
         self._rng = np.random.Generator(np.random.PCG64(ops_seq))
         self._all = np.arange(self.size, dtype=np.intp)
-        self._scratch = np.empty(0, dtype=np.float32)
         self._event_times = np.zeros(_EVENTS_MIN, dtype=np.float64)
         self._n_events = 0
         self._fabricate(np.random.Generator(np.random.PCG64(fab_seq)))
@@ -101,27 +99,13 @@ class PCMArray:
         self.pulse_count = np.zeros(n, dtype=np.uint32)
         # Power-up state: every device RESET at t = 0; stuck-at-SET devices at saturation.
         ev = self._new_event(0.0)
-        z = rng.standard_normal((2, n)).astype(np.float32)
         K.pulse_kernel(self._all, np.array([p.v_reset]), np.zeros(1, np.float32), 1, ev,
-                       np.zeros(1, np.float32), self._c, z, self.g_prog, self.event, self.nu,
+                       np.zeros(1, np.float32), self._c, new_key(rng), self.g_prog, self.event, self.nu,
                        self.q_s, self.g_sat, self.sens, np.zeros(n, dtype=np.uint8),
                        self.cycles_left.copy(), self.pulse_count)
         self.pulse_count[:] = 0
         stuck_set = (self.flags & K.STUCK_SET) != 0
         self.g_prog[stuck_set] = self.g_sat[stuck_set]
-
-    def _normals(self, *shape: int) -> np.ndarray:
-        """Standard normals (float32) from the operations stream, in a reused buffer.
-
-        Reusing the buffer avoids page faults of a fresh allocation on every call; the
-        result is only valid until the next call.
-        """
-        n = int(np.prod(shape))
-        if self._scratch.size < n:
-            self._scratch = np.empty(n, dtype=np.float32)
-        z = self._scratch[:n].reshape(shape)
-        self._rng.standard_normal(dtype=np.float32, out=z)
-        return z
 
     # -- programming events -----------------------------------------------------------
     def _new_event(self, t: float) -> int:
@@ -176,9 +160,9 @@ class PCMArray:
         """Read-noisy conductance in S (float32) of devices ``idx`` (flat), or of all."""
         idx = self._all if idx is None else idx
         log_t, width = self._tables(self.clock.now())
-        z = self._normals(idx.size)
         out = np.empty(idx.size, dtype=np.float32)
-        K.read_kernel(idx, self.g_prog, self.event, self.nu, self.q_s, log_t, width, z, out)
+        K.read_kernel(idx, new_key(self._rng), self.g_prog, self.event, self.nu, self.q_s,
+                      log_t, width, out)
         self.clock.advance(self.params.t_array_read)
         return out
 
@@ -214,15 +198,9 @@ class PCMArray:
         duration = count * (float(width.max()) + self.params.t_pulse_gap)
         ev = self._new_event(t_start + duration)
         log_t, _ = self._tables(t_start)
-        chunk = max(1, min(count, _MAX_DRAW // max(idx.size, 1) - 1))
-        done = 0
-        while done < count:
-            n = min(chunk, count - done)
-            z = self._normals(n + 1, idx.size)
-            K.pulse_kernel(idx, amplitude, drive, n, ev, log_t, self._c, z, self.g_prog,
-                           self.event, self.nu, self.q_s, self.g_sat, self.sens, self.flags,
-                           self.cycles_left, self.pulse_count)
-            done += n
+        K.pulse_kernel(idx, amplitude, drive, count, ev, log_t, self._c, new_key(self._rng),
+                       self.g_prog, self.event, self.nu, self.q_s, self.g_sat, self.sens,
+                       self.flags, self.cycles_left, self.pulse_count)
         self.clock.advance(duration)
 
     def mvm(self, x: np.ndarray, transpose: bool = False) -> np.ndarray:

@@ -1,10 +1,11 @@
 """Compiled kernels of the PCM device model: pure functions of state arrays.
 
 Each kernel works on the flattened struct-of-arrays state of one array and on
-``idx``, the flat indices of the selected devices. Randomness comes in as arrays
-of standard normals drawn by the caller's ``numpy.random.Generator`` (seeded once
-per chip), so kernels are deterministic and testable against numpy references
-(tests/emulator/test_pcm_kernels.py).
+``idx``, the flat indices of the selected devices. Randomness comes in as a
+64-bit ``key`` drawn by the caller from the chip's seeded Generator; normals are
+computed in the kernel with :mod:`xbarlab.emulator.rng`, so kernels are
+deterministic, independent of thread count, and testable against numpy
+references that regenerate the same normals (tests/emulator/test_pcm_kernels.py).
 
 Time enters through programming *events*: every device stores the id of the
 pulse call that last programmed it, and the caller passes per-event tables
@@ -22,6 +23,8 @@ import math
 
 import numpy as np
 from numba import njit, prange
+
+from xbarlab.emulator.rng import normal_pair
 
 STUCK_SET = np.uint8(1)
 STUCK_RESET = np.uint8(2)
@@ -60,14 +63,23 @@ def _clip(x, lo, hi):
     return min(max(x, lo), hi)
 
 
+@njit(cache=True, inline="always")
+def _read_one(i, z, g_prog, event, nu, q_s, log_t, width):
+    e = event[i]
+    g = g_prog[i] * math.exp(-nu[i] * log_t[e])
+    return g + g * q_s[i] * width[e] * z
+
+
 @njit(cache=True, parallel=True)
-def read_kernel(idx, g_prog, event, nu, q_s, log_t, width, z, out):
-    """out[k] = G(t) (1 + sigma_rel z[k]) for device idx[k]."""
-    for k in prange(idx.size):
-        i = idx[k]
-        e = event[i]
-        g = g_prog[i] * math.exp(-nu[i] * log_t[e])
-        out[k] = g + g * q_s[i] * width[e] * z[k]
+def read_kernel(idx, key, g_prog, event, nu, q_s, log_t, width, out):
+    """out[k] = G(t) (1 + sigma_rel z) for device idx[k]; z from normal pair k // 2."""
+    n = idx.size
+    for c in prange((n + 1) // 2):
+        z0, z1 = normal_pair(key, c)
+        k = 2 * c
+        out[k] = _read_one(idx[k], z0, g_prog, event, nu, q_s, log_t, width)
+        if k + 1 < n:
+            out[k + 1] = _read_one(idx[k + 1], z1, g_prog, event, nu, q_s, log_t, width)
 
 
 @njit(cache=True, parallel=True)
@@ -93,8 +105,13 @@ def _reprogrammed(i, g, ev, c, z_nu, g_prog, event, nu, q_s):
     q_s[i] = min(c[C_QS_COEFF] * math.exp(-c[C_QS_EXP] * lnr), c[C_QS_MAX])
 
 
+def pairs_per_device(count: int) -> int:
+    """Normal pairs each device draws in a pulse call: count + 1 normals, rounded up."""
+    return (count + 2) // 2
+
+
 @njit(cache=True, parallel=True)
-def pulse_kernel(idx, amp, drive, count, ev, log_t, c, z, g_prog, event, nu, q_s,
+def pulse_kernel(idx, amp, drive, count, ev, log_t, c, key, g_prog, event, nu, q_s,
                  g_sat, sens, flags, cycles_left, pulse_count):
     """Apply ``count`` identical pulses to each selected device; programming event ``ev``.
 
@@ -102,21 +119,25 @@ def pulse_kernel(idx, amp, drive, count, ev, log_t, c, z, g_prog, event, nu, q_s
     cycle per pulse). Otherwise ``count`` partial-crystallisation steps with mean
     set_step * g_sat * sens * drive * (1 - G/g_sat)^set_state_exponent, where ``drive``
     (>= 0) already holds the amplitude and width dependence. ``log_t`` is the drift
-    table at the pulse's start. ``z`` has shape (count + 1, len(idx)): row 0 draws nu,
-    rows 1.. the cycle-to-cycle spread of each SET step (row 1 also the RESET level).
+    table at the pulse's start. Device k draws normals j = 0..count from pairs
+    k * pairs_per_device(count) + j // 2: normal 0 draws nu, normal 1 the RESET level
+    or the spread of SET step 0, normal p + 1 the spread of SET step p.
     Stuck devices ignore pulses; every device counts them.
     """
     sa = 1 if amp.size > 1 else 0  # stride: one value for all, or one per device
     sd = 1 if drive.size > 1 else 0
     linear = c[C_SET_EXP] == 1.0
+    m = (count + 2) // 2
     for k in prange(idx.size):
         i = idx[k]
         pulse_count[i] += count
         if flags[i] & STUCK:
             continue
+        base = k * m
+        z_nu, z_next = normal_pair(key, base)
         if abs(amp[k * sa]) >= c[C_V_RESET]:
-            _reset_device(i, k, count, ev, c, z, g_prog, event, nu, q_s, g_sat, flags,
-                          cycles_left)
+            _reset_device(i, count, ev, c, z_nu, z_next, g_prog, event, nu, q_s, g_sat,
+                          flags, cycles_left)
             continue
         d = drive[k * sd] * sens[i]
         if d <= _ZERO:
@@ -124,25 +145,31 @@ def pulse_kernel(idx, amp, drive, count, ev, log_t, c, z, g_prog, event, nu, q_s
         gs = g_sat[i]
         g = g_prog[i] * math.exp(-nu[i] * log_t[event[i]])
         for p in range(count):
+            j = p + 1
+            if j % 2 == 0:
+                z, z_next = normal_pair(key, base + j // 2)
+            else:
+                z = z_next
             frac = max(_ONE - g / gs, _ZERO)
             if not linear:
                 frac = frac ** c[C_SET_EXP]
             mean = c[C_SET_STEP] * gs * d * frac
-            g = _clip(g + mean * (_ONE + c[C_SET_C2C] * z[p + 1, k]), c[C_G_MIN], gs)
-        _reprogrammed(i, g, ev, c, z[0, k], g_prog, event, nu, q_s)
+            g = _clip(g + mean * (_ONE + c[C_SET_C2C] * z), c[C_G_MIN], gs)
+        _reprogrammed(i, g, ev, c, z_nu, g_prog, event, nu, q_s)
 
 
 @njit(cache=True, inline="always")
-def _reset_device(i, k, count, ev, c, z, g_prog, event, nu, q_s, g_sat, flags, cycles_left):
+def _reset_device(i, count, ev, c, z_nu, z_level, g_prog, event, nu, q_s, g_sat, flags,
+                  cycles_left):
     left = cycles_left[i]
     if left <= count:
         cycles_left[i] = 0
         if flags[i] & WEARS_TO_SET:
             flags[i] |= STUCK_SET
-            _reprogrammed(i, g_sat[i], ev, c, z[0, k], g_prog, event, nu, q_s)
+            _reprogrammed(i, g_sat[i], ev, c, z_nu, g_prog, event, nu, q_s)
             return
         flags[i] |= STUCK_RESET
     else:
         cycles_left[i] = left - count
-    g = max(c[C_RESET_MEAN] + c[C_RESET_STD] * z[1, k], c[C_G_MIN])
-    _reprogrammed(i, g, ev, c, z[0, k], g_prog, event, nu, q_s)
+    g = max(c[C_RESET_MEAN] + c[C_RESET_STD] * z_level, c[C_G_MIN])
+    _reprogrammed(i, g, ev, c, z_nu, g_prog, event, nu, q_s)
