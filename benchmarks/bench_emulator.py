@@ -15,7 +15,6 @@ import json
 import time
 
 import numpy as np
-
 from xbarlab.chipdrivers import open_crossbar
 
 SIZES = ((256, 256), (1024, 1024))

@@ -8,9 +8,9 @@ backend is called, so a bad call never reaches a device or a wire.
 from __future__ import annotations
 
 import numpy as np
-
 from xbarlab.chipdrivers.crossbar import ChipInfo
 from xbarlab.chipdrivers.selection import resolve
+
 from xbarlab.clock import Clock
 from xbarlab.errors import ConfigError, SelectionError
 

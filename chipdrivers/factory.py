@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from xbarlab.chipdrivers.crossbar import Crossbar
+
 from xbarlab.errors import SpecError
 
 

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-
 from xbarlab.chipdrivers.crossbar import Crossbar, PulseShape
 from xbarlab.chipdrivers.selection import resolve
+
 from xbarlab.errors import ConfigError
 
 #: amplitude levels used when a backend takes one amplitude per pulse call

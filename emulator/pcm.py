@@ -14,12 +14,12 @@ backend validates before calling in. Times come from the chip's VirtualClock.
 from __future__ import annotations
 
 import numpy as np
-
-from xbarlab.clock import VirtualClock
 from xbarlab.emulator import pcm_kernels as K
 from xbarlab.emulator.mvm import noisy_mvm
 from xbarlab.emulator.pcm_params import PCMParams
 from xbarlab.emulator.rng import new_key
+
+from xbarlab.clock import VirtualClock
 
 _UINT32_MAX = np.iinfo(np.uint32).max
 #: initial size of the programming-event table (it grows when most events stay live)
@@ -89,8 +89,8 @@ class PCMArray:
         u = rng.random(n)
         self.flags = np.zeros(n, dtype=np.uint8)
         self.flags[u < p.stuck_set_fraction] |= K.STUCK_SET
-        stuck_reset = (u >= p.stuck_set_fraction) & (u < p.stuck_set_fraction + p.stuck_reset_fraction)
-        self.flags[stuck_reset] |= K.STUCK_RESET
+        upper = p.stuck_set_fraction + p.stuck_reset_fraction
+        self.flags[(u >= p.stuck_set_fraction) & (u < upper)] |= K.STUCK_RESET
         self.flags[rng.random(n) < p.endurance_stuck_set_fraction] |= K.WEARS_TO_SET
         self.g_prog = np.empty(n, dtype=np.float32)
         self.event = np.zeros(n, dtype=np.uint32)
@@ -100,8 +100,8 @@ class PCMArray:
         # Power-up state: every device RESET at t = 0; stuck-at-SET devices at saturation.
         ev = self._new_event(0.0)
         K.pulse_kernel(self._all, np.array([p.v_reset]), np.zeros(1, np.float32), 1, ev,
-                       np.zeros(1, np.float32), self._c, new_key(rng), self.g_prog, self.event, self.nu,
-                       self.q_s, self.g_sat, self.sens, np.zeros(n, dtype=np.uint8),
+                       np.zeros(1, np.float32), self._c, new_key(rng), self.g_prog, self.event,
+                       self.nu, self.q_s, self.g_sat, self.sens, np.zeros(n, dtype=np.uint8),
                        self.cycles_left.copy(), self.pulse_count)
         self.pulse_count[:] = 0
         stuck_set = (self.flags & K.STUCK_SET) != 0

@@ -153,8 +153,9 @@ class PCMParams:
                 raise ConfigError(f"PCMParams.{name} must be > 0, got {getattr(self, name)!r}")
         fractions = ("stuck_set_fraction", "stuck_reset_fraction", "endurance_stuck_set_fraction")
         for name in fractions:
-            if not 0 <= getattr(self, name) <= 1:
-                raise ConfigError(f"PCMParams.{name} must be in [0, 1], got {getattr(self, name)!r}")
+            value = getattr(self, name)
+            if not 0 <= value <= 1:
+                raise ConfigError(f"PCMParams.{name} must be in [0, 1], got {value!r}")
         if self.stuck_set_fraction + self.stuck_reset_fraction > 1:
             raise ConfigError("stuck_set_fraction + stuck_reset_fraction must be <= 1")
         if not self.g_min < self.g_max:

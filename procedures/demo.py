@@ -12,13 +12,12 @@ from __future__ import annotations
 import time
 
 import numpy as np
-
 from xbarlab.chipdrivers.crossbar import Crossbar
 from xbarlab.chipdrivers.patterns import levels
 from xbarlab.chipdrivers.programming import write_verify
+
 from xbarlab.events import EventBus, Progress, Status
 from xbarlab.fitting import fit_drift_exponent
-
 
 
 def run_demo(xbar: Crossbar, *, n_levels: int = 8, n_reads: int = 20, t_first: float = 30.0,

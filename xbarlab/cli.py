@@ -128,8 +128,10 @@ def _summary(r: dict) -> str:
     ]
     for lv in r["levels"]:
         lines.append(f"  {to_uS(lv['target_S']):11.2f}  {lv['devices']:7d}  "
-                     f"{to_uS(lv['g_last_read_S']):19.2f}  {lv['nu_mean']:7.4f}  {lv['nu_std']:6.4f}")
-    lines += ["", f"  virtual time {fmt_seconds(r['virtual_time_s'])}, wall time {r['wall_s']:.1f} s"]
+                     f"{to_uS(lv['g_last_read_S']):19.2f}  "
+                     f"{lv['nu_mean']:7.4f}  {lv['nu_std']:6.4f}")
+    virtual = fmt_seconds(r["virtual_time_s"])
+    lines += ["", f"  virtual time {virtual}, wall time {r['wall_s']:.1f} s"]
     return "\n".join(lines)
 
 
