@@ -1,7 +1,7 @@
 """An emulated PCM crossbar array: struct-of-arrays device state plus physics.
 
 One numpy array per quantity, flattened row-major over (rows, cols); no Python
-object per device. State is 37 bytes per device (see :meth:`PCMArray.state_bytes`).
+object per device. State is 33 bytes per device (see :meth:`PCMArray.state_bytes`).
 Everything random is drawn from two generators spawned from the chip's seed: one
 for fabrication (device-to-device variation, defects), one for operations
 (cycle-to-cycle spread, read noise), so the same seed and the same call sequence
