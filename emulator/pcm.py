@@ -13,6 +13,9 @@ backend validates before calling in. Times come from the chip's VirtualClock.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
+import numba
 import numpy as np
 from xbarlab.emulator import pcm_kernels as K
 from xbarlab.emulator.mvm import noisy_mvm
@@ -22,8 +25,26 @@ from xbarlab.emulator.rng import new_key
 from xbarlab.clock import VirtualClock
 
 _UINT32_MAX = np.iinfo(np.uint32).max
+#: calls touching fewer devices run their kernel on one thread: too little work to share,
+#: and a parallel kernel started right after a multi-threaded BLAS call waits about 8 ms
+#: for the BLAS threads to stop spinning (DESIGN.md, performance notes)
+PARALLEL_MIN_DEVICES = 1 << 17
 #: initial size of the programming-event table (it grows when most events stay live)
 _EVENTS_MIN = 4096
+
+
+@contextmanager
+def _threads_for(n_devices: int):
+    """Run the enclosed kernel calls single-threaded when the work is small."""
+    if n_devices >= PARALLEL_MIN_DEVICES:
+        yield
+        return
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
 
 
 def _consts(p: PCMParams) -> np.ndarray:
@@ -161,8 +182,9 @@ class PCMArray:
         idx = self._all if idx is None else idx
         log_t, width = self._tables(self.clock.now())
         out = np.empty(idx.size, dtype=np.float32)
-        K.read_kernel(idx, new_key(self._rng), self.g_prog, self.event, self.nu, self.q_s,
-                      log_t, width, out)
+        with _threads_for(idx.size):
+            K.read_kernel(idx, new_key(self._rng), self.g_prog, self.event, self.nu, self.q_s,
+                          log_t, width, out)
         self.clock.advance(self.params.t_array_read)
         return out
 
@@ -171,7 +193,8 @@ class PCMArray:
         log_t, width = self._tables(self.clock.now())
         g = np.empty(self.size, dtype=np.float32)
         s = np.empty(self.size, dtype=np.float32)
-        K.mean_sigma_kernel(self.g_prog, self.event, self.nu, self.q_s, log_t, width, g, s)
+        with _threads_for(self.size):
+            K.mean_sigma_kernel(self.g_prog, self.event, self.nu, self.q_s, log_t, width, g, s)
         return g.reshape(self.shape), s.reshape(self.shape)
 
     def set_drive(self, amplitude: np.ndarray, width: np.ndarray) -> np.ndarray:
@@ -198,9 +221,11 @@ class PCMArray:
         duration = count * (float(width.max()) + self.params.t_pulse_gap)
         ev = self._new_event(t_start + duration)
         log_t, _ = self._tables(t_start)
-        K.pulse_kernel(idx, amplitude, drive, count, ev, log_t, self._c, new_key(self._rng),
-                       self.g_prog, self.event, self.nu, self.q_s, self.g_sat, self.sens,
-                       self.flags, self.cycles_left, self.pulse_count)
+        with _threads_for(idx.size * count):
+            K.pulse_kernel(idx, amplitude, drive, count, ev, log_t, self._c,
+                           new_key(self._rng), self.g_prog, self.event, self.nu, self.q_s,
+                           self.g_sat, self.sens, self.flags, self.cycles_left,
+                           self.pulse_count)
         self.clock.advance(duration)
 
     def mvm(self, x: np.ndarray, transpose: bool = False) -> np.ndarray:
