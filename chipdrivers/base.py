@@ -40,7 +40,10 @@ class CheckedCrossbar:
             self._pulse(s.flat, int(polarity), amp, wid, int(count))
 
     def mvm(self, x, *, transpose: bool = False) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float32)
+        try:
+            x = np.asarray(x, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise ConfigError(f"mvm input must be numbers in V, got {type(x).__name__}") from None
         n = self.info.cols if transpose else self.info.rows
         driven = "columns" if transpose else "rows"
         if x.ndim not in (1, 2) or x.shape[-1] != n:

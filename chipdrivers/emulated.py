@@ -9,7 +9,7 @@ import numpy as np
 from xbarlab.chipdrivers.base import CheckedCrossbar
 from xbarlab.chipdrivers.crossbar import ChipInfo, PulseShape
 from xbarlab.chipdrivers.factory import Spec
-from xbarlab.emulator import PCMArray, PCMParams, load_preset
+from xbarlab.emulator import PCMArray, load_preset
 from xbarlab.emulator.pcm_params import field_names
 
 from xbarlab.errors import SpecError
@@ -115,5 +115,3 @@ def _float_param(value: str, name: str) -> float:
         raise SpecError(f"spec parameter {name} must be finite, got {value!r}")
     return v
 
-
-__all__ = ["EmulatedCrossbar", "PCMParams", "open_emulator"]

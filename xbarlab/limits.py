@@ -84,9 +84,20 @@ class SafetyLimits:
         _check_max(np.asarray(count), self.max_pulse_count, "max_pulse_count", "", "pulse count")
 
     def check_read_voltage(self, voltage, what: str = "read voltage") -> None:
-        """Raise SafetyError unless |voltage| <= max_read_voltage (scalar or array, in V)."""
-        v = _finite(voltage, what, "V")
-        _check_max(np.abs(v), self.max_read_voltage, "max_read_voltage", "V", what)
+        """Raise SafetyError unless |voltage| <= max_read_voltage (scalar or array, in V).
+
+        Two reductions and no temporary array: this runs on every MVM input batch.
+        """
+        v = np.asarray(voltage)
+        if v.size == 0:
+            return
+        if not np.issubdtype(v.dtype, np.number):
+            raise ConfigError(f"{what} must be numbers in V, got dtype {v.dtype}")
+        peak = max(float(v.max()), -float(v.min()))
+        if not np.isfinite(peak):
+            raise ConfigError(f"{what} must be finite; the input holds NaN or infinity")
+        if peak > self.max_read_voltage:
+            raise SafetyError("max_read_voltage", peak, self.max_read_voltage, "V", what)
 
 
 def _finite(value, name: str, unit: str) -> np.ndarray:
