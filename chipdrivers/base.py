@@ -8,9 +8,9 @@ backend is called, so a bad call never reaches a device or a wire.
 from __future__ import annotations
 
 import numpy as np
+
 from xbarlab.chipdrivers.crossbar import ChipInfo
 from xbarlab.chipdrivers.selection import resolve
-
 from xbarlab.clock import Clock
 from xbarlab.errors import ConfigError, SelectionError
 
@@ -40,10 +40,7 @@ class CheckedCrossbar:
             self._pulse(s.flat, int(polarity), amp, wid, int(count))
 
     def mvm(self, x, *, transpose: bool = False) -> np.ndarray:
-        try:
-            x = np.asarray(x, dtype=np.float32)
-        except (TypeError, ValueError):
-            raise ConfigError(f"mvm input must be numbers in V, got {type(x).__name__}") from None
+        x = np.asarray(x)
         n = self.info.cols if transpose else self.info.rows
         driven = "columns" if transpose else "rows"
         if x.ndim not in (1, 2) or x.shape[-1] != n:
@@ -52,7 +49,8 @@ class CheckedCrossbar:
                 f"{driven}; got {x.shape}"
             )
         self.info.limits.check_read_voltage(x, "MVM input voltage")
-        out = self._mvm(np.ascontiguousarray(x.reshape(-1, n)), bool(transpose))
+        batch = np.ascontiguousarray(x.reshape(-1, n), dtype=np.float32)
+        out = self._mvm(batch, bool(transpose))
         return out[0] if x.ndim == 1 else out
 
     def close(self) -> None:

@@ -6,12 +6,12 @@ Spec: ``emulator:pcm?rows=R&cols=C&seed=S&preset=NAME_OR_JSON&<PCMParams field>=
 from __future__ import annotations
 
 import numpy as np
+
 from xbarlab.chipdrivers.base import CheckedCrossbar
 from xbarlab.chipdrivers.crossbar import ChipInfo, PulseShape
 from xbarlab.chipdrivers.factory import Spec
 from xbarlab.emulator import PCMArray, load_preset
 from xbarlab.emulator.pcm_params import field_names
-
 from xbarlab.errors import SpecError
 from xbarlab.limits import SafetyLimits
 

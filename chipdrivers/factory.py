@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from xbarlab.chipdrivers.crossbar import Crossbar
-
 from xbarlab.errors import SpecError
 
 

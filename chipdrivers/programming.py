@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from xbarlab.chipdrivers.crossbar import Crossbar, PulseShape
 from xbarlab.chipdrivers.selection import resolve
-
 from xbarlab.errors import ConfigError
 
 #: amplitude levels used when a backend takes one amplitude per pulse call
@@ -195,13 +195,19 @@ def _set_scaled(xbar: Crossbar, flat: np.ndarray, drive: np.ndarray, info) -> in
 
 
 def _check_targets(targets, shape, g_min: float, g_max: float) -> np.ndarray:
-    tgt = np.asarray(targets, dtype=np.float32)
+    try:
+        tgt = np.asarray(targets, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise ConfigError("targets must be conductances in S (numbers)") from None
     if tgt.shape != tuple(shape):
         raise ConfigError(f"targets have shape {tgt.shape}, the selection has shape {shape}")
-    if tgt.size and not (np.all(np.isfinite(tgt)) and tgt.min() >= g_min and tgt.max() <= g_max):
+    if not np.all(np.isfinite(tgt)):
+        bad = int(np.count_nonzero(~np.isfinite(tgt)))
+        raise ConfigError(f"{bad} target(s) are NaN or infinite; give every device a target in S")
+    if tgt.size and not (tgt.min() >= g_min and tgt.max() <= g_max):
         raise ConfigError(
             f"targets must lie in the conductance window [{g_min:.4g}, {g_max:.4g}] S; "
-            f"got [{np.nanmin(tgt):.4g}, {np.nanmax(tgt):.4g}] S"
+            f"got [{tgt.min():.4g}, {tgt.max():.4g}] S"
         )
     return tgt.ravel()
 

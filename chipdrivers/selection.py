@@ -76,7 +76,7 @@ def _from_indices(sel: tuple, shape, unique: bool) -> Selection:
         if arr.size and (arr.min() < 0 or arr.max() >= n):
             bad = int(arr.min()) if arr.min() < 0 else int(arr.max())
             raise SelectionError(f"{name} index {bad} out of range 0..{n - 1}")
-        idx.append(arr)
+        idx.append(arr.astype(np.intp, copy=False))  # no wrap-around in rows * cols + c
     try:
         rows, cols = np.broadcast_arrays(*idx)
     except ValueError:

@@ -17,12 +17,12 @@ from contextlib import contextmanager
 
 import numba
 import numpy as np
+
+from xbarlab.clock import VirtualClock
 from xbarlab.emulator import pcm_kernels as K
 from xbarlab.emulator.mvm import noisy_mvm
 from xbarlab.emulator.pcm_params import PCMParams
 from xbarlab.emulator.rng import new_key
-
-from xbarlab.clock import VirtualClock
 
 _UINT32_MAX = np.iinfo(np.uint32).max
 #: calls touching fewer devices run their kernel on one thread: too little work to share,
@@ -100,7 +100,11 @@ class PCMArray:
         return (self.rows, self.cols)
 
     def _fabricate(self, rng: np.random.Generator) -> None:
-        """Draw device-to-device variation and defects; start all devices RESET at t = 0."""
+        """Draw device-to-device variation and defects; start all devices RESET at t = 0.
+
+        Fabrication defects are devices that wear out on their very first RESET, so
+        stuck-at-SET devices sit at g_sat with the drift and noise of that state.
+        """
         p, n = self.params, self.size
         self.g_sat = (p.g_max * np.maximum(1 + p.g_max_spread * rng.standard_normal(n), 0.1)
                       ).astype(np.float32)
@@ -108,25 +112,26 @@ class PCMArray:
         endurance = p.endurance_median * np.exp(p.endurance_spread * rng.standard_normal(n))
         self.cycles_left = np.clip(endurance, 1, _UINT32_MAX).astype(np.uint32)
         u = rng.random(n)
-        self.flags = np.zeros(n, dtype=np.uint8)
-        self.flags[u < p.stuck_set_fraction] |= K.STUCK_SET
-        upper = p.stuck_set_fraction + p.stuck_reset_fraction
-        self.flags[(u >= p.stuck_set_fraction) & (u < upper)] |= K.STUCK_RESET
-        self.flags[rng.random(n) < p.endurance_stuck_set_fraction] |= K.WEARS_TO_SET
+        defect_set = u < p.stuck_set_fraction
+        defect_reset = ~defect_set & (u < p.stuck_set_fraction + p.stuck_reset_fraction)
+        self.flags = np.where(rng.random(n) < p.endurance_stuck_set_fraction, K.WEARS_TO_SET,
+                              np.uint8(0)).astype(np.uint8)
+        power_up_flags = np.where(defect_set, K.WEARS_TO_SET,
+                                  np.where(defect_reset, np.uint8(0), self.flags))
+        power_up_cycles = np.where(defect_set | defect_reset, 1, self.cycles_left)
         self.g_prog = np.empty(n, dtype=np.float32)
         self.event = np.zeros(n, dtype=np.uint32)
         self.nu = np.empty(n, dtype=np.float32)
         self.q_s = np.empty(n, dtype=np.float32)
         self.pulse_count = np.zeros(n, dtype=np.uint32)
-        # Power-up state: every device RESET at t = 0; stuck-at-SET devices at saturation.
         ev = self._new_event(0.0)
         K.pulse_kernel(self._all, np.array([p.v_reset]), np.zeros(1, np.float32), 1, ev,
                        np.zeros(1, np.float32), self._c, new_key(rng), self.g_prog, self.event,
-                       self.nu, self.q_s, self.g_sat, self.sens, np.zeros(n, dtype=np.uint8),
-                       self.cycles_left.copy(), self.pulse_count)
+                       self.nu, self.q_s, self.g_sat, self.sens, power_up_flags,
+                       power_up_cycles.astype(np.uint32), self.pulse_count)
         self.pulse_count[:] = 0
-        stuck_set = (self.flags & K.STUCK_SET) != 0
-        self.g_prog[stuck_set] = self.g_sat[stuck_set]
+        self.flags |= power_up_flags & K.STUCK
+        self.cycles_left[defect_set | defect_reset] = 0
 
     # -- programming events -----------------------------------------------------------
     def _new_event(self, t: float) -> int:

@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 from numba import njit, prange
+
 from xbarlab.emulator.rng import normal_pair
 
 STUCK_SET = np.uint8(1)

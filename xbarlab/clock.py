@@ -28,9 +28,12 @@ class Clock(Protocol):
 
 
 def _check_dt(dt: float) -> float:
-    dt = float(dt)
-    if not dt >= 0:  # also rejects NaN
-        raise ConfigError(f"sleep duration must be >= 0 s, got {dt!r}")
+    try:
+        dt = float(dt)
+    except (TypeError, ValueError):
+        raise ConfigError(f"sleep duration must be a number of seconds, got {dt!r}") from None
+    if not 0 <= dt < float("inf"):  # also rejects NaN
+        raise ConfigError(f"sleep duration must be finite and >= 0 s, got {dt!r}")
     return dt
 
 

@@ -37,13 +37,16 @@ class SafetyError(XbarlabError, ValueError):
         The limit value, in SI units.
     """
 
-    def __init__(self, limit: str, value: float, allowed: float, unit: str, what: str):
+    def __init__(self, limit: str, value: float, allowed: float, unit: str, what: str,
+                 below: bool = False):
         self.limit = limit
         self.value = value
         self.allowed = allowed
+        relation, fix = ("is below", "Raise") if below else ("exceeds", "Lower")
+        unit = f" {unit}" if unit else ""
         super().__init__(
-            f"{what} = {value:.6g} {unit} exceeds safety limit {limit} = {allowed:.6g} {unit}; "
-            "nothing was sent. Lower the value or, if the chip allows it, raise the limit "
+            f"{what} = {value:.6g}{unit} {relation} safety limit {limit} = {allowed:.6g}{unit}; "
+            f"nothing was sent. {fix} the value or, if the chip allows it, change the limit "
             "in its ChipInfo."
         )
 

@@ -44,8 +44,13 @@ class SafetyLimits:
 
     def __post_init__(self):
         for name, value in asdict(self).items():
-            if not np.isfinite(value) or value <= 0:
+            if isinstance(value, bool) or not isinstance(value, int | float) \
+                    or not np.isfinite(value) or value <= 0:
                 raise ConfigError(f"SafetyLimits.{name} must be a positive number, got {value!r}")
+        if int(self.max_pulse_count) != self.max_pulse_count:
+            raise ConfigError(
+                f"SafetyLimits.max_pulse_count must be an integer, got {self.max_pulse_count!r}"
+            )
         if self.min_pulse_width > self.max_pulse_width:
             raise ConfigError(
                 f"SafetyLimits.min_pulse_width = {self.min_pulse_width:g} s is larger than "
@@ -78,8 +83,9 @@ class SafetyLimits:
         _check_max(wid, self.max_pulse_width, "max_pulse_width", "s", "pulse width")
         if wid.size and np.min(wid) < self.min_pulse_width:
             bad = float(np.min(wid))
-            raise SafetyError("min_pulse_width", bad, self.min_pulse_width, "s", "pulse width")
-        if int(count) != count or count < 1:
+            raise SafetyError("min_pulse_width", bad, self.min_pulse_width, "s", "pulse width",
+                              below=True)
+        if not _is_positive_int(count):
             raise ConfigError(f"count must be a positive integer, got {count!r}")
         _check_max(np.asarray(count), self.max_pulse_count, "max_pulse_count", "", "pulse count")
 
@@ -96,8 +102,19 @@ class SafetyLimits:
         peak = max(float(v.max()), -float(v.min()))
         if not np.isfinite(peak):
             raise ConfigError(f"{what} must be finite; the input holds NaN or infinity")
-        if peak > self.max_read_voltage:
+        # compare at the input's precision: 0.3 V in float32 is 0.30000001
+        limit = self.max_read_voltage
+        if np.issubdtype(v.dtype, np.floating):
+            limit = float(np.asarray(limit, dtype=v.dtype))
+        if peak > limit:
             raise SafetyError("max_read_voltage", peak, self.max_read_voltage, "V", what)
+
+
+def _is_positive_int(value) -> bool:
+    try:
+        return not isinstance(value, bool) and int(value) == value and value >= 1
+    except (TypeError, ValueError, OverflowError):
+        return False
 
 
 def _finite(value, name: str, unit: str) -> np.ndarray:
