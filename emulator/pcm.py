@@ -86,7 +86,7 @@ class PCMArray:
         self._c = _consts(self.params)
         fab_seq, ops_seq = np.random.SeedSequence(self.seed).spawn(2)
         self._rng = np.random.Generator(np.random.PCG64(ops_seq))
-        self._all = np.arange(self.size, dtype=np.intp)
+        self._all = np.empty(0, dtype=np.intp)  # kernels read an empty index as "all"
         self._event_times = np.zeros(_EVENTS_MIN, dtype=np.float64)
         self._n_events = 0
         self._fabricate(np.random.Generator(np.random.PCG64(fab_seq)))
@@ -125,7 +125,7 @@ class PCMArray:
         self.q_s = np.empty(n, dtype=np.float32)
         self.pulse_count = np.zeros(n, dtype=np.uint32)
         ev = self._new_event(0.0)
-        K.pulse_kernel(self._all, np.array([p.v_reset]), np.zeros(1, np.float32), 1, ev,
+        K.pulse_kernel(self._all, n, np.array([p.v_reset]), np.zeros(1, np.float32), 1, ev,
                        np.zeros(1, np.float32), self._c, new_key(rng), self.g_prog, self.event,
                        self.nu, self.q_s, self.g_sat, self.sens, power_up_flags,
                        power_up_cycles.astype(np.uint32), self.pulse_count)
@@ -182,13 +182,19 @@ class PCMArray:
         return ((self.flags & K.STUCK) != 0).reshape(self.shape)
 
     # -- operations -------------------------------------------------------------------
+    def _selected(self, idx: np.ndarray | None) -> tuple[np.ndarray, int]:
+        """Kernel index argument and device count for flat indices ``idx`` or all (None)."""
+        if idx is None:
+            return self._all, self.size
+        return np.ascontiguousarray(idx, dtype=np.intp), int(np.size(idx))
+
     def read(self, idx: np.ndarray | None = None) -> np.ndarray:
         """Read-noisy conductance in S (float32) of devices ``idx`` (flat), or of all."""
-        idx = self._all if idx is None else idx
+        idx, n = self._selected(idx)
         log_t, width = self._tables(self.clock.now())
-        out = np.empty(idx.size, dtype=np.float32)
-        with _threads_for(idx.size):
-            K.read_kernel(idx, new_key(self._rng), self.g_prog, self.event, self.nu, self.q_s,
+        out = np.empty(n, dtype=np.float32)
+        with _threads_for(n):
+            K.read_kernel(idx, n, new_key(self._rng), self.g_prog, self.event, self.nu, self.q_s,
                           log_t, width, out)
         self.clock.advance(self.params.t_array_read)
         return out
@@ -218,7 +224,9 @@ class PCMArray:
         amplitude: pulse height in V (length 1 or len(idx)); the sign is ignored (PCM
         switching is thermal). width: pulse width in s (length 1 or len(idx)).
         """
-        idx = self._all if idx is None else idx
+        idx, n = self._selected(idx)
+        if n == 0:
+            return
         amplitude = np.ascontiguousarray(amplitude, dtype=np.float64).ravel()
         width = np.ascontiguousarray(width, dtype=np.float64).ravel()
         drive = np.ascontiguousarray(self.set_drive(amplitude, width), dtype=np.float32)
@@ -226,8 +234,8 @@ class PCMArray:
         duration = count * (float(width.max()) + self.params.t_pulse_gap)
         ev = self._new_event(t_start + duration)
         log_t, _ = self._tables(t_start)
-        with _threads_for(idx.size * count):
-            K.pulse_kernel(idx, amplitude, drive, count, ev, log_t, self._c,
+        with _threads_for(n * count):
+            K.pulse_kernel(idx, n, amplitude, drive, count, ev, log_t, self._c,
                            new_key(self._rng), self.g_prog, self.event, self.nu, self.q_s,
                            self.g_sat, self.sens, self.flags, self.cycles_left,
                            self.pulse_count)

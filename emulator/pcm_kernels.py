@@ -1,11 +1,13 @@
 """Compiled kernels of the PCM device model: pure functions of state arrays.
 
 Each kernel works on the flattened struct-of-arrays state of one array and on
-``idx``, the flat indices of the selected devices. Randomness comes in as a
-64-bit ``key`` drawn by the caller from the chip's seeded Generator; normals are
-computed in the kernel with :mod:`xbarlab.emulator.rng`, so kernels are
-deterministic, independent of thread count, and testable against numpy
-references that regenerate the same normals (tests/emulator/test_pcm_kernels.py).
+``n`` selected devices: ``idx[k]`` are their flat indices, or ``idx`` is empty and
+the selection is all devices in order (no index array of 8 bytes per device).
+Randomness comes in as a 64-bit ``key`` drawn by the caller from the chip's
+seeded Generator; normals are computed in the kernel with
+:mod:`xbarlab.emulator.rng`, so kernels are deterministic, independent of thread
+count, and testable against numpy references that regenerate the same normals
+(tests/emulator/test_pcm_kernels.py).
 
 Time enters through programming *events*: every device stores the id of the
 pulse call that last programmed it, and the caller passes per-event tables
@@ -70,16 +72,23 @@ def _read_one(i, z, g_prog, event, nu, q_s, log_t, width):
     return g + g * q_s[i] * width[e] * z
 
 
+@njit(cache=True, inline="always")
+def _device(idx, k):
+    """Flat index of the k-th selected device (``idx`` empty: all devices)."""
+    # both branches int64: a parfor index is unsigned, and uint64 | int64 unifies to float
+    return np.int64(k) if idx.size == 0 else np.int64(idx[k])
+
+
 @njit(cache=True, parallel=True)
-def read_kernel(idx, key, g_prog, event, nu, q_s, log_t, width, out):
-    """out[k] = G(t) (1 + sigma_rel z) for device idx[k]; z from normal pair k // 2."""
-    n = idx.size
+def read_kernel(idx, n, key, g_prog, event, nu, q_s, log_t, width, out):
+    """out[k] = G(t) (1 + sigma_rel z) for selected device k; z from normal pair k // 2."""
     for c in prange((n + 1) // 2):
         z0, z1 = normal_pair(key, c)
         k = 2 * c
-        out[k] = _read_one(idx[k], z0, g_prog, event, nu, q_s, log_t, width)
+        out[k] = _read_one(_device(idx, k), z0, g_prog, event, nu, q_s, log_t, width)
         if k + 1 < n:
-            out[k + 1] = _read_one(idx[k + 1], z1, g_prog, event, nu, q_s, log_t, width)
+            out[k + 1] = _read_one(_device(idx, k + 1), z1, g_prog, event, nu, q_s, log_t,
+                                   width)
 
 
 @njit(cache=True, parallel=True)
@@ -111,7 +120,7 @@ def pairs_per_device(count: int) -> int:
 
 
 @njit(cache=True, parallel=True)
-def pulse_kernel(idx, amp, drive, count, ev, log_t, c, key, g_prog, event, nu, q_s,
+def pulse_kernel(idx, n, amp, drive, count, ev, log_t, c, key, g_prog, event, nu, q_s,
                  g_sat, sens, flags, cycles_left, pulse_count):
     """Apply ``count`` identical pulses to each selected device; programming event ``ev``.
 
@@ -128,8 +137,8 @@ def pulse_kernel(idx, amp, drive, count, ev, log_t, c, key, g_prog, event, nu, q
     sd = 1 if drive.size > 1 else 0
     linear = c[C_SET_EXP] == 1.0
     m = (count + 2) // 2
-    for k in prange(idx.size):
-        i = idx[k]
+    for k in prange(n):
+        i = _device(idx, k)
         pulse_count[i] += count
         if flags[i] & STUCK:
             continue

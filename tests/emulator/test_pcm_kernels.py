@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+
 from xbarlab.emulator import PCMArray, PCMParams
 from xbarlab.emulator import pcm_kernels as K
 from xbarlab.emulator.rng import fill_normals
@@ -54,7 +55,7 @@ def test_read_kernel_matches_reference(chip):
     now = chip.clock.now()
     log_t, width = chip._tables(now)
     out = np.empty(idx.size, dtype=np.float32)
-    K.read_kernel(idx, KEY, chip.g_prog, chip.event, chip.nu, chip.q_s, log_t, width, out)
+    K.read_kernel(idx, idx.size, KEY, chip.g_prog, chip.event, chip.nu, chip.q_s, log_t, width, out)
     mean, sigma = ref_read(chip, idx, now)
     assert_allclose(out, mean + sigma * stream(idx.size), rtol=2e-5, atol=1e-12)
 
@@ -115,9 +116,9 @@ def test_pulse_kernel_matches_reference(chip, count):
     expected = ref_pulse(chip, idx, amp, drive, count, t_start, t_start + 1e-6)
     counts_before = chip.pulse_count.copy()
     log_t, _ = chip._tables(t_start)
-    K.pulse_kernel(idx, amp, drive, count, ev, log_t, chip._c, KEY, chip.g_prog, chip.event,
-                   chip.nu, chip.q_s, chip.g_sat, chip.sens, chip.flags, chip.cycles_left,
-                   chip.pulse_count)
+    K.pulse_kernel(idx, idx.size, amp, drive, count, ev, log_t, chip._c, KEY, chip.g_prog,
+                   chip.event, chip.nu, chip.q_s, chip.g_sat, chip.sens, chip.flags,
+                   chip.cycles_left, chip.pulse_count)
     g_prog, t_prog, nu, q_s, flags, left = expected
     assert_allclose(chip.g_prog, g_prog, rtol=5e-5, atol=1e-12)
     assert_allclose(chip.t_prog, t_prog)

@@ -2,6 +2,7 @@
 
 import numpy as np
 from scipy import stats
+
 from xbarlab.emulator.rng import fill_normals, new_key
 
 
