@@ -15,6 +15,7 @@ import json
 import time
 
 import numpy as np
+
 from xbarlab.chipdrivers import open_crossbar
 
 SIZES = ((256, 256), (1024, 1024))

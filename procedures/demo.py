@@ -12,10 +12,10 @@ from __future__ import annotations
 import time
 
 import numpy as np
+
 from xbarlab.chipdrivers.crossbar import Crossbar
 from xbarlab.chipdrivers.patterns import levels
 from xbarlab.chipdrivers.programming import write_verify
-
 from xbarlab.events import EventBus, Progress, Status
 from xbarlab.fitting import fit_drift_exponent
 
