@@ -43,11 +43,13 @@ def bench_size(rows: int, cols: int, repeats: int) -> dict:
         "cols": cols,
         "read_all_ms": median_ms(xbar.read, repeats),
         "pulse_all_ms": median_ms(
-            lambda: xbar.pulse(None, polarity=sp.polarity, amplitude=sp.amplitude,
-                               width=sp.width), repeats),
+            lambda: xbar.pulse(None, polarity=sp.polarity, amplitude=sp.amplitude, width=sp.width),
+            repeats,
+        ),
         "mvm_ms": median_ms(lambda: xbar.mvm(x), repeats),
         "normals_ms": median_ms(
-            lambda: rng.standard_normal(rows * cols, dtype=np.float32), repeats),
+            lambda: rng.standard_normal(rows * cols, dtype=np.float32), repeats
+        ),
         "gemv_ms": median_ms(lambda: w @ x, repeats),
         "bytes_per_device": xbar.chip.state_bytes() / (rows * cols),
     }

@@ -83,8 +83,14 @@ class CheckedCrossbar:
     def _read(self, flat: np.ndarray | None, v_read: float) -> np.ndarray:
         raise NotImplementedError
 
-    def _pulse(self, flat: np.ndarray | None, polarity: int, amplitude: np.ndarray,
-               width: np.ndarray, count: int) -> None:
+    def _pulse(
+        self,
+        flat: np.ndarray | None,
+        polarity: int,
+        amplitude: np.ndarray,
+        width: np.ndarray,
+        count: int,
+    ) -> None:
         raise NotImplementedError
 
     def _mvm(self, x: np.ndarray, transpose: bool) -> np.ndarray:

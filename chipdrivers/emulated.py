@@ -59,8 +59,17 @@ def _chip_info(chip: PCMArray, spec: str, limits: SafetyLimits) -> ChipInfo:
         g_min=p.g_min,
         g_max=p.g_max,
         limits=limits,
-        capabilities=frozenset({"read", "pulse", "mvm", "mvm_transpose", "per_device_pulses",
-                                "unipolar", "virtual_time"}),
+        capabilities=frozenset(
+            {
+                "read",
+                "pulse",
+                "mvm",
+                "mvm_transpose",
+                "per_device_pulses",
+                "unipolar",
+                "virtual_time",
+            }
+        ),
         v_read=_READ_VOLTAGE,
         set_pulse=PulseShape(p.v_set_ref, p.width_ref),
         reset_pulse=PulseShape(reset_v, p.width_ref),
@@ -87,8 +96,10 @@ def open_emulator(spec: Spec) -> EmulatedCrossbar:
     rows = _int_param(params.pop("rows", _SHAPE_DEFAULT), "rows", 1, _MAX_SIDE)
     cols = _int_param(params.pop("cols", _SHAPE_DEFAULT), "cols", 1, _MAX_SIDE)
     if rows * cols > _MAX_DEVICES:
-        raise SpecError(f"rows x cols = {rows * cols} devices exceeds the emulator's "
-                        f"{_MAX_DEVICES} device limit; split the array into tiles")
+        raise SpecError(
+            f"rows x cols = {rows * cols} devices exceeds the emulator's "
+            f"{_MAX_DEVICES} device limit; split the array into tiles"
+        )
     seed = _int_param(params.pop("seed", 0), "seed", 0, 2**63 - 1)
     model = load_preset(params.pop("preset", "default"))
     overrides = {k: _float_param(v, k) for k, v in params.items()}
@@ -114,4 +125,3 @@ def _float_param(value: str, name: str) -> float:
     if not np.isfinite(v):
         raise SpecError(f"spec parameter {name} must be finite, got {value!r}")
     return v
-

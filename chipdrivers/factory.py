@@ -50,16 +50,17 @@ def parse_spec(text: str) -> Spec:
     """Split a spec string into scheme, target and parameters."""
     if not isinstance(text, str) or ":" not in text:
         raise SpecError(
-            f"backend spec {text!r} has no scheme; write scheme:target?key=value, "
-            f"e.g. {_example()}"
+            f"backend spec {text!r} has no scheme; write scheme:target?key=value, e.g. {_example()}"
         )
     scheme, rest = text.split(":", 1)
     target, _, query = rest.partition("?")
     try:
         pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
     except ValueError:
-        raise SpecError(f"cannot parse the parameters {query!r} of spec {text!r}; "
-                        "write key=value pairs joined by &") from None
+        raise SpecError(
+            f"cannot parse the parameters {query!r} of spec {text!r}; "
+            "write key=value pairs joined by &"
+        ) from None
     params: dict[str, str] = {}
     for key, value in pairs:
         if key in params:

@@ -7,8 +7,9 @@ import numpy as np
 from xbarlab.errors import ConfigError
 
 
-def levels(shape, g_max: float, n_levels: int = 8, lo: float = 0.1, hi: float = 0.8,
-           seed: int = 0) -> np.ndarray:
+def levels(
+    shape, g_max: float, n_levels: int = 8, lo: float = 0.1, hi: float = 0.8, seed: int = 0
+) -> np.ndarray:
     """``n_levels`` equally spaced levels between lo*g_max and hi*g_max, placed at random.
 
     Every level gets the same number of devices (up to one), so per-level statistics

@@ -139,8 +139,9 @@ def write_verify(
         # give up on devices that do not respond
         jr = just_reset[active]
         g_at_reset[active[jr]] = g[jr]
-        reset_fail[active] = np.where(jr & (err < -tol), reset_fail[active] + 1,
-                                      np.where(jr, 0, reset_fail[active]))
+        reset_fail[active] = np.where(
+            jr & (err < -tol), reset_fail[active] + 1, np.where(jr, 0, reset_fail[active])
+        )
         moved = g - g_at_reset[active]
         dead = (reset_fail[active] >= 2) | ((sets_since_reset[active] >= patience) & (moved < tol))
         unresponsive[active[dead]] = True
@@ -155,14 +156,20 @@ def write_verify(
         sets_since_reset[active[under]] += 1
         pulses = _pulse(xbar, flat[active[over]], info.reset_pulse)
         pulses += _set_scaled(xbar, flat[active[under]], err[under] / full, info)
-        stats = IterationStats(it, int(converged.sum()), int(unresponsive.sum()),
-                               float(np.mean(np.abs(tgt - g_verify))) if n else 0.0, pulses)
+        stats = IterationStats(
+            it,
+            int(converged.sum()),
+            int(unresponsive.sum()),
+            float(np.mean(np.abs(tgt - g_verify))) if n else 0.0,
+            pulses,
+        )
         trace.append(stats)
         if on_iteration is not None:
             on_iteration(stats)
     shape = s.shape
-    return ProgramResult(converged.reshape(shape), unresponsive.reshape(shape),
-                         g_verify.reshape(shape), tol, trace)
+    return ProgramResult(
+        converged.reshape(shape), unresponsive.reshape(shape), g_verify.reshape(shape), tol, trace
+    )
 
 
 def _rc(flat: np.ndarray, cols: int) -> tuple[np.ndarray, np.ndarray]:
@@ -171,8 +178,12 @@ def _rc(flat: np.ndarray, cols: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _pulse(xbar: Crossbar, flat: np.ndarray, shape: PulseShape) -> int:
     if flat.size:
-        xbar.pulse(_rc(flat, xbar.info.cols), polarity=shape.polarity,
-                   amplitude=shape.amplitude, width=shape.width)
+        xbar.pulse(
+            _rc(flat, xbar.info.cols),
+            polarity=shape.polarity,
+            amplitude=shape.amplitude,
+            width=shape.width,
+        )
     return int(flat.size)
 
 
@@ -189,8 +200,9 @@ def _set_scaled(xbar: Crossbar, flat: np.ndarray, drive: np.ndarray, info) -> in
     levels = np.round((amp - lo) / (hi - lo) * (_AMPLITUDE_LEVELS - 1)).astype(int)
     for level in np.unique(levels):
         a = lo + (hi - lo) * level / (_AMPLITUDE_LEVELS - 1)
-        xbar.pulse(_rc(flat[levels == level], info.cols), polarity=sp.polarity,
-                   amplitude=a, width=sp.width)
+        xbar.pulse(
+            _rc(flat[levels == level], info.cols), polarity=sp.polarity, amplitude=a, width=sp.width
+        )
     return int(flat.size)
 
 

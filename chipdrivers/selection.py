@@ -13,8 +13,10 @@ import numpy as np
 
 from xbarlab.errors import SelectionError
 
-_FORMS = ("sel must be None (all devices), a boolean mask of shape (rows, cols), "
-          "or a (rows, cols) tuple of integer index arrays")
+_FORMS = (
+    "sel must be None (all devices), a boolean mask of shape (rows, cols), "
+    "or a (rows, cols) tuple of integer index arrays"
+)
 
 
 @dataclass(frozen=True)

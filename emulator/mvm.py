@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def noisy_mvm(g: np.ndarray, sigma: np.ndarray, x: np.ndarray, transpose: bool,
-              rng: np.random.Generator) -> np.ndarray:
+def noisy_mvm(
+    g: np.ndarray, sigma: np.ndarray, x: np.ndarray, transpose: bool, rng: np.random.Generator
+) -> np.ndarray:
     """Currents in A (float32, shape (batch, m)) for voltages x in V, shape (batch, n).
 
     g: conductance in S, (rows, cols); sigma: its read-noise std in S, same shape.

@@ -77,8 +77,14 @@ class PCMArray:
         Shared virtual clock; a new one starting at 0 s by default.
     """
 
-    def __init__(self, rows: int, cols: int, params: PCMParams | None = None, seed: int = 0,
-                 clock: VirtualClock | None = None):
+    def __init__(
+        self,
+        rows: int,
+        cols: int,
+        params: PCMParams | None = None,
+        seed: int = 0,
+        clock: VirtualClock | None = None,
+    ):
         self.rows, self.cols = int(rows), int(cols)
         self.params = params or PCMParams()
         self.seed = int(seed)
@@ -106,18 +112,21 @@ class PCMArray:
         stuck-at-SET devices sit at g_sat with the drift and noise of that state.
         """
         p, n = self.params, self.size
-        self.g_sat = (p.g_max * np.maximum(1 + p.g_max_spread * rng.standard_normal(n), 0.1)
-                      ).astype(np.float32)
+        self.g_sat = (
+            p.g_max * np.maximum(1 + p.g_max_spread * rng.standard_normal(n), 0.1)
+        ).astype(np.float32)
         self.sens = np.exp(p.sensitivity_spread * rng.standard_normal(n)).astype(np.float32)
         endurance = p.endurance_median * np.exp(p.endurance_spread * rng.standard_normal(n))
         self.cycles_left = np.clip(endurance, 1, _UINT32_MAX).astype(np.uint32)
         u = rng.random(n)
         defect_set = u < p.stuck_set_fraction
         defect_reset = ~defect_set & (u < p.stuck_set_fraction + p.stuck_reset_fraction)
-        self.flags = np.where(rng.random(n) < p.endurance_stuck_set_fraction, K.WEARS_TO_SET,
-                              np.uint8(0)).astype(np.uint8)
-        power_up_flags = np.where(defect_set, K.WEARS_TO_SET,
-                                  np.where(defect_reset, np.uint8(0), self.flags))
+        self.flags = np.where(
+            rng.random(n) < p.endurance_stuck_set_fraction, K.WEARS_TO_SET, np.uint8(0)
+        ).astype(np.uint8)
+        power_up_flags = np.where(
+            defect_set, K.WEARS_TO_SET, np.where(defect_reset, np.uint8(0), self.flags)
+        )
         power_up_cycles = np.where(defect_set | defect_reset, 1, self.cycles_left)
         self.g_prog = np.empty(n, dtype=np.float32)
         self.event = np.zeros(n, dtype=np.uint32)
@@ -125,10 +134,26 @@ class PCMArray:
         self.q_s = np.empty(n, dtype=np.float32)
         self.pulse_count = np.zeros(n, dtype=np.uint32)
         ev = self._new_event(0.0)
-        K.pulse_kernel(self._all, n, np.array([p.v_reset]), np.zeros(1, np.float32), 1, ev,
-                       np.zeros(1, np.float32), self._c, new_key(rng), self.g_prog, self.event,
-                       self.nu, self.q_s, self.g_sat, self.sens, power_up_flags,
-                       power_up_cycles.astype(np.uint32), self.pulse_count)
+        K.pulse_kernel(
+            self._all,
+            n,
+            np.array([p.v_reset]),
+            np.zeros(1, np.float32),
+            1,
+            ev,
+            np.zeros(1, np.float32),
+            self._c,
+            new_key(rng),
+            self.g_prog,
+            self.event,
+            self.nu,
+            self.q_s,
+            self.g_sat,
+            self.sens,
+            power_up_flags,
+            power_up_cycles.astype(np.uint32),
+            self.pulse_count,
+        )
         self.pulse_count[:] = 0
         self.flags |= power_up_flags & K.STUCK
         self.cycles_left[defect_set | defect_reset] = 0
@@ -155,8 +180,9 @@ class PCMArray:
         self._event_times, self._n_events = times, live
 
     def _tables(self, now: float) -> tuple[np.ndarray, np.ndarray]:
-        return K.time_tables(self._event_times[: self._n_events], now, self.params.t0,
-                             self.params.t_read)
+        return K.time_tables(
+            self._event_times[: self._n_events], now, self.params.t0, self.params.t_read
+        )
 
     @property
     def t_prog(self) -> np.ndarray:
@@ -167,9 +193,15 @@ class PCMArray:
     def state_arrays(self) -> dict[str, np.ndarray]:
         """Every per-device state array by name (views, not copies)."""
         return {
-            "g_prog": self.g_prog, "event": self.event, "nu": self.nu, "q_s": self.q_s,
-            "g_sat": self.g_sat, "sens": self.sens, "flags": self.flags,
-            "cycles_left": self.cycles_left, "pulse_count": self.pulse_count,
+            "g_prog": self.g_prog,
+            "event": self.event,
+            "nu": self.nu,
+            "q_s": self.q_s,
+            "g_sat": self.g_sat,
+            "sens": self.sens,
+            "flags": self.flags,
+            "cycles_left": self.cycles_left,
+            "pulse_count": self.pulse_count,
         }
 
     def state_bytes(self) -> int:
@@ -194,8 +226,18 @@ class PCMArray:
         log_t, width = self._tables(self.clock.now())
         out = np.empty(n, dtype=np.float32)
         with _threads_for(n):
-            K.read_kernel(idx, n, new_key(self._rng), self.g_prog, self.event, self.nu, self.q_s,
-                          log_t, width, out)
+            K.read_kernel(
+                idx,
+                n,
+                new_key(self._rng),
+                self.g_prog,
+                self.event,
+                self.nu,
+                self.q_s,
+                log_t,
+                width,
+                out,
+            )
         self.clock.advance(self.params.t_array_read)
         return out
 
@@ -217,8 +259,9 @@ class PCMArray:
         excess = np.maximum(np.abs(amplitude) - p.v_set_min, 0.0) / (p.v_set_ref - p.v_set_min)
         return excess * (width / p.width_ref) ** p.width_exponent
 
-    def pulse(self, idx: np.ndarray | None, amplitude: np.ndarray, width: np.ndarray,
-              count: int = 1) -> None:
+    def pulse(
+        self, idx: np.ndarray | None, amplitude: np.ndarray, width: np.ndarray, count: int = 1
+    ) -> None:
         """Apply ``count`` pulses to devices ``idx`` (flat), or to all.
 
         amplitude: pulse height in V (length 1 or len(idx)); the sign is ignored (PCM
@@ -235,10 +278,26 @@ class PCMArray:
         ev = self._new_event(t_start + duration)
         log_t, _ = self._tables(t_start)
         with _threads_for(n * count):
-            K.pulse_kernel(idx, n, amplitude, drive, count, ev, log_t, self._c,
-                           new_key(self._rng), self.g_prog, self.event, self.nu, self.q_s,
-                           self.g_sat, self.sens, self.flags, self.cycles_left,
-                           self.pulse_count)
+            K.pulse_kernel(
+                idx,
+                n,
+                amplitude,
+                drive,
+                count,
+                ev,
+                log_t,
+                self._c,
+                new_key(self._rng),
+                self.g_prog,
+                self.event,
+                self.nu,
+                self.q_s,
+                self.g_sat,
+                self.sens,
+                self.flags,
+                self.cycles_left,
+                self.pulse_count,
+            )
         self.clock.advance(duration)
 
     def mvm(self, x: np.ndarray, transpose: bool = False) -> np.ndarray:

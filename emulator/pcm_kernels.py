@@ -45,8 +45,9 @@ _ZERO = np.float32(0.0)
 _ONE = np.float32(1.0)
 
 
-def time_tables(event_times: np.ndarray, now: float, t0: float,
-                t_read: float) -> tuple[np.ndarray, np.ndarray]:
+def time_tables(
+    event_times: np.ndarray, now: float, t0: float, t_read: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Per programming event: drift log-time and 1/f noise width at time ``now``.
 
     log_t[e] = ln(max(dt, t0)/t0), so G = G_prog exp(-nu log_t) = G_prog (dt/t0)^-nu
@@ -87,8 +88,7 @@ def read_kernel(idx, n, key, g_prog, event, nu, q_s, log_t, width, out):
         k = 2 * c
         out[k] = _read_one(_device(idx, k), z0, g_prog, event, nu, q_s, log_t, width)
         if k + 1 < n:
-            out[k + 1] = _read_one(_device(idx, k + 1), z1, g_prog, event, nu, q_s, log_t,
-                                   width)
+            out[k + 1] = _read_one(_device(idx, k + 1), z1, g_prog, event, nu, q_s, log_t, width)
 
 
 @njit(cache=True, parallel=True)
@@ -120,8 +120,26 @@ def pairs_per_device(count: int) -> int:
 
 
 @njit(cache=True, parallel=True)
-def pulse_kernel(idx, n, amp, drive, count, ev, log_t, c, key, g_prog, event, nu, q_s,
-                 g_sat, sens, flags, cycles_left, pulse_count):
+def pulse_kernel(
+    idx,
+    n,
+    amp,
+    drive,
+    count,
+    ev,
+    log_t,
+    c,
+    key,
+    g_prog,
+    event,
+    nu,
+    q_s,
+    g_sat,
+    sens,
+    flags,
+    cycles_left,
+    pulse_count,
+):
     """Apply ``count`` identical pulses to each selected device; programming event ``ev``.
 
     |amp| >= v_reset: RESET (melt-quench to near g_min, restart drift, one endurance
@@ -145,8 +163,9 @@ def pulse_kernel(idx, n, amp, drive, count, ev, log_t, c, key, g_prog, event, nu
         base = k * m
         z_nu, z_next = normal_pair(key, base)
         if abs(amp[k * sa]) >= c[C_V_RESET]:
-            _reset_device(i, count, ev, c, z_nu, z_next, g_prog, event, nu, q_s, g_sat,
-                          flags, cycles_left)
+            _reset_device(
+                i, count, ev, c, z_nu, z_next, g_prog, event, nu, q_s, g_sat, flags, cycles_left
+            )
             continue
         d = drive[k * sd] * sens[i]
         if d <= _ZERO:
@@ -168,8 +187,9 @@ def pulse_kernel(idx, n, amp, drive, count, ev, log_t, c, key, g_prog, event, nu
 
 
 @njit(cache=True, inline="always")
-def _reset_device(i, count, ev, c, z_nu, z_level, g_prog, event, nu, q_s, g_sat, flags,
-                  cycles_left):
+def _reset_device(
+    i, count, ev, c, z_nu, z_level, g_prog, event, nu, q_s, g_sat, flags, cycles_left
+):
     left = cycles_left[i]
     if left <= count:
         cycles_left[i] = 0

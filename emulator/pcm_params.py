@@ -146,8 +146,18 @@ class PCMParams:
             value = getattr(self, f.name)
             if not isinstance(value, int | float) or value != value:
                 raise ConfigError(f"PCMParams.{f.name} must be a number, got {value!r}")
-        positive = ("g_max", "g_min", "set_step", "v_set_ref", "v_reset", "width_ref",
-                    "t0", "q_s_coeff", "t_read", "endurance_median")
+        positive = (
+            "g_max",
+            "g_min",
+            "set_step",
+            "v_set_ref",
+            "v_reset",
+            "width_ref",
+            "t0",
+            "q_s_coeff",
+            "t_read",
+            "endurance_median",
+        )
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"PCMParams.{name} must be > 0, got {getattr(self, name)!r}")
@@ -205,9 +215,20 @@ PRESETS: dict[str, PCMParams] = {
     "default": PCMParams(),
     # An ideal-ish device for debugging algorithms: no defects, little noise.
     "ideal": PCMParams(
-        g_max_spread=0.0, sensitivity_spread=0.0, set_c2c=0.0, stuck_set_fraction=0.0,
-        stuck_reset_fraction=0.0, q_s_coeff=1e-9, nu_min=0.0, nu_max=0.0, nu_offset=0.0,
-        nu_slope=0.0, nu_std_min=0.0, nu_std_max=0.0, nu_std_offset=0.0, nu_std_slope=0.0,
+        g_max_spread=0.0,
+        sensitivity_spread=0.0,
+        set_c2c=0.0,
+        stuck_set_fraction=0.0,
+        stuck_reset_fraction=0.0,
+        q_s_coeff=1e-9,
+        nu_min=0.0,
+        nu_max=0.0,
+        nu_offset=0.0,
+        nu_slope=0.0,
+        nu_std_min=0.0,
+        nu_std_max=0.0,
+        nu_std_offset=0.0,
+        nu_std_slope=0.0,
     ),
 }
 

@@ -20,9 +20,16 @@ from xbarlab.events import EventBus, Progress, Status
 from xbarlab.fitting import fit_drift_exponent
 
 
-def run_demo(xbar: Crossbar, *, n_levels: int = 8, n_reads: int = 20, t_first: float = 30.0,
-             t_last: float = 86400.0, max_iterations: int = 100,
-             bus: EventBus | None = None) -> dict:
+def run_demo(
+    xbar: Crossbar,
+    *,
+    n_levels: int = 8,
+    n_reads: int = 20,
+    t_first: float = 30.0,
+    t_last: float = 86400.0,
+    max_iterations: int = 100,
+    bus: EventBus | None = None,
+) -> dict:
     """Program ``n_levels`` levels, read ``n_reads`` times from t_first to t_last (s), fit nu.
 
     Returns a dict with keys backend, rows, cols, converged_fraction, mean_abs_error_S,
@@ -36,9 +43,12 @@ def run_demo(xbar: Crossbar, *, n_levels: int = 8, n_reads: int = 20, t_first: f
 
     bus.emit(Status("demo", "running", f"programming {n} devices to {n_levels} levels"))
     prog = write_verify(
-        xbar, targets, max_iterations=max_iterations,
+        xbar,
+        targets,
+        max_iterations=max_iterations,
         on_iteration=lambda s: bus.emit(
-            Progress("demo", s.converged + s.unresponsive, n, "programming")),
+            Progress("demo", s.converged + s.unresponsive, n, "programming")
+        ),
     )
     usable = ~prog.unresponsive
     g_after = xbar.read()
@@ -74,16 +84,19 @@ def run_demo(xbar: Crossbar, *, n_levels: int = 8, n_reads: int = 20, t_first: f
     return result
 
 
-def _level_table(targets: np.ndarray, good: np.ndarray, g_last: np.ndarray,
-                 nu: np.ndarray) -> list[dict]:
+def _level_table(
+    targets: np.ndarray, good: np.ndarray, g_last: np.ndarray, nu: np.ndarray
+) -> list[dict]:
     rows = []
     for level in np.unique(targets):
         m = good & (targets == level)
-        rows.append({
-            "target_S": float(level),
-            "devices": int(m.sum()),
-            "g_last_read_S": float(g_last[m].mean()),
-            "nu_mean": float(nu[m].mean()),
-            "nu_std": float(nu[m].std()),
-        })
+        rows.append(
+            {
+                "target_S": float(level),
+                "devices": int(m.sum()),
+                "g_last_read_S": float(g_last[m].mean()),
+                "nu_mean": float(nu[m].mean()),
+                "nu_std": float(nu[m].std()),
+            }
+        )
     return rows

@@ -92,8 +92,16 @@ def test_demo_json_on_a_small_chip(run):
     assert result.exit_code == 0, result.output
     d = json.loads(result.stdout)  # exactly one JSON object on stdout
     assert isinstance(d, dict)
-    for key in ("backend", "rows", "cols", "converged_fraction", "mean_abs_error_S", "nu_mean",
-                "nu_std", "wall_s"):
+    for key in (
+        "backend",
+        "rows",
+        "cols",
+        "converged_fraction",
+        "mean_abs_error_S",
+        "nu_mean",
+        "nu_std",
+        "wall_s",
+    ):
         assert key in d
     assert (d["backend"], d["rows"], d["cols"]) == (SMALL, 64, 64)
     assert d["converged_fraction"] >= 0.99
@@ -114,8 +122,16 @@ def test_demo_is_reproducible_apart_from_wall_time(run):
 
 
 def test_demo_levels_option(run):
-    result = run("demo", "--json", "--levels", "3", "--reads", "4", "--backend",
-                 "emulator:pcm?rows=16&cols=16&seed=2")
+    result = run(
+        "demo",
+        "--json",
+        "--levels",
+        "3",
+        "--reads",
+        "4",
+        "--backend",
+        "emulator:pcm?rows=16&cols=16&seed=2",
+    )
     assert result.exit_code == 0, result.output
     d = json.loads(result.stdout)
     assert len(d["levels"]) == 3

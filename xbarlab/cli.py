@@ -64,13 +64,30 @@ def backends():
 
 
 @main.command()
-@click.option("--backend", "spec", default=DEFAULT_SPEC, show_default=True,
-              help="Backend spec of the chip to run on.")
+@click.option(
+    "--backend",
+    "spec",
+    default=DEFAULT_SPEC,
+    show_default=True,
+    help="Backend spec of the chip to run on.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a summary.")
-@click.option("--levels", "n_levels", default=8, show_default=True,
-              type=click.IntRange(1, 64), help="Number of conductance levels to program.")
-@click.option("--reads", "n_reads", default=20, show_default=True,
-              type=click.IntRange(2, 1000), help="Drift reads, log-spaced from 30 s to 1 day.")
+@click.option(
+    "--levels",
+    "n_levels",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Number of conductance levels to program.",
+)
+@click.option(
+    "--reads",
+    "n_reads",
+    default=20,
+    show_default=True,
+    type=click.IntRange(2, 1000),
+    help="Drift reads, log-spaced from 30 s to 1 day.",
+)
 @_friendly_errors
 def demo(spec: str, as_json: bool, n_levels: int, n_reads: int):
     """Program a pattern, let it drift for a (virtual) day, fit nu per device."""
@@ -103,8 +120,9 @@ class _ProgressBars:
 
         bar = self.bars.get(ev.message)
         if bar is None:
-            bar = self.bars[ev.message] = tqdm(total=ev.total, desc=ev.message, file=sys.stderr,
-                                               disable=self.disable, leave=False)
+            bar = self.bars[ev.message] = tqdm(
+                total=ev.total, desc=ev.message, file=sys.stderr, disable=self.disable, leave=False
+            )
         bar.update(ev.done - bar.n)
 
     def close(self) -> None:
@@ -127,9 +145,11 @@ def _summary(r: dict) -> str:
         "  target [uS]  devices  G at last read [uS]  nu mean  nu std",
     ]
     for lv in r["levels"]:
-        lines.append(f"  {to_uS(lv['target_S']):11.2f}  {lv['devices']:7d}  "
-                     f"{to_uS(lv['g_last_read_S']):19.2f}  "
-                     f"{lv['nu_mean']:7.4f}  {lv['nu_std']:6.4f}")
+        lines.append(
+            f"  {to_uS(lv['target_S']):11.2f}  {lv['devices']:7d}  "
+            f"{to_uS(lv['g_last_read_S']):19.2f}  "
+            f"{lv['nu_mean']:7.4f}  {lv['nu_std']:6.4f}"
+        )
     virtual = fmt_seconds(r["virtual_time_s"])
     lines += ["", f"  virtual time {virtual}, wall time {r['wall_s']:.1f} s"]
     return "\n".join(lines)

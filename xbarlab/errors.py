@@ -37,8 +37,9 @@ class SafetyError(XbarlabError, ValueError):
         The limit value, in SI units.
     """
 
-    def __init__(self, limit: str, value: float, allowed: float, unit: str, what: str,
-                 below: bool = False):
+    def __init__(
+        self, limit: str, value: float, allowed: float, unit: str, what: str, below: bool = False
+    ):
         self.limit = limit
         self.value = value
         self.allowed = allowed

@@ -44,8 +44,12 @@ class SafetyLimits:
 
     def __post_init__(self):
         for name, value in asdict(self).items():
-            if isinstance(value, bool) or not isinstance(value, int | float) \
-                    or not np.isfinite(value) or value <= 0:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not np.isfinite(value)
+                or value <= 0
+            ):
                 raise ConfigError(f"SafetyLimits.{name} must be a positive number, got {value!r}")
         if int(self.max_pulse_count) != self.max_pulse_count:
             raise ConfigError(
@@ -83,8 +87,9 @@ class SafetyLimits:
         _check_max(wid, self.max_pulse_width, "max_pulse_width", "s", "pulse width")
         if wid.size and np.min(wid) < self.min_pulse_width:
             bad = float(np.min(wid))
-            raise SafetyError("min_pulse_width", bad, self.min_pulse_width, "s", "pulse width",
-                              below=True)
+            raise SafetyError(
+                "min_pulse_width", bad, self.min_pulse_width, "s", "pulse width", below=True
+            )
         if not _is_positive_int(count):
             raise ConfigError(f"count must be a positive integer, got {count!r}")
         _check_max(np.asarray(count), self.max_pulse_count, "max_pulse_count", "", "pulse count")

@@ -28,8 +28,12 @@ SPEC = "emulator:pcm?rows=16&cols=12&seed=3"
 @pytest.mark.parametrize(
     ("text", "scheme", "target", "params"),
     [
-        ("emulator:pcm?rows=4&cols=8&seed=1", "emulator", "pcm",
-         {"rows": "4", "cols": "8", "seed": "1"}),
+        (
+            "emulator:pcm?rows=4&cols=8&seed=1",
+            "emulator",
+            "pcm",
+            {"rows": "4", "cols": "8", "seed": "1"},
+        ),
         ("emulator:pcm", "emulator", "pcm", {}),
         (" Emulator :pcm", "emulator", "pcm", {}),
         ("board:socket://127.0.0.1:5555", "board", "socket://127.0.0.1:5555", {}),
@@ -97,7 +101,8 @@ def test_register_backend_routes_its_scheme_to_the_opener(monkeypatch):
     xbar = open_crossbar("FAKE:unit?x=1&y=two")
     assert xbar.info.shape == (2, 3)
     assert [(s.scheme, s.target, s.params) for s in seen] == [
-        ("fake", "unit", {"x": "1", "y": "two"})]
+        ("fake", "unit", {"x": "1", "y": "two"})
+    ]
     assert backends()["fake"] == "fake:unit?x=1"
     assert list(backends()) == sorted(backends())
 

@@ -12,8 +12,7 @@ from xbarlab.chipdrivers.patterns import PATTERNS, checkerboard, gradient, level
 from xbarlab.chipdrivers.programming import IterationStats, ProgramResult, write_verify
 from xbarlab.errors import ConfigError, SelectionError
 
-STUCK_SPEC = ("emulator:pcm?rows=64&cols=64&seed=5"
-              "&stuck_set_fraction=0.02&stuck_reset_fraction=0.02")
+STUCK_SPEC = "emulator:pcm?rows=64&cols=64&seed=5&stuck_set_fraction=0.02&stuck_reset_fraction=0.02"
 
 
 def _total_pulses(xbar) -> int:
@@ -46,16 +45,18 @@ def test_gradient_and_checkerboard():
     assert g.dtype == c.dtype == np.float32
 
 
-@pytest.mark.parametrize("kwargs", [dict(n_levels=0), dict(lo=0.0), dict(lo=0.9, hi=0.5),
-                                    dict(hi=1.5)])
+@pytest.mark.parametrize(
+    "kwargs", [dict(n_levels=0), dict(lo=0.0), dict(lo=0.9, hi=0.5), dict(hi=1.5)]
+)
 def test_levels_rejects_bad_arguments(kwargs):
     with pytest.raises(ConfigError):
         levels((4, 4), 1.0, **kwargs)
 
 
 def test_make_pattern_by_name_and_unknown_name_lists_valid():
-    np.testing.assert_array_equal(make_pattern("checkerboard", (4, 4), 2.0),
-                                  checkerboard((4, 4), 2.0))
+    np.testing.assert_array_equal(
+        make_pattern("checkerboard", (4, 4), 2.0), checkerboard((4, 4), 2.0)
+    )
     with pytest.raises(ConfigError, match="unknown pattern 'zebra'.*levels.*gradient"):
         make_pattern("zebra", (4, 4), 1.0)
     assert set(PATTERNS) == {"levels", "gradient", "checkerboard"}
@@ -158,7 +159,8 @@ def test_write_verify_sends_scalar_amplitudes_without_per_device_pulses(small_pc
     # group devices by amplitude level and still converge.
     info = small_pcm.info
     small_pcm.info = dataclasses.replace(
-        info, capabilities=info.capabilities - {"per_device_pulses"})
+        info, capabilities=info.capabilities - {"per_device_pulses"}
+    )
     targets = levels(info.shape, info.g_max, seed=1)
     r = write_verify(small_pcm, targets)
     assert r.converged_fraction >= 0.99
@@ -224,8 +226,10 @@ def test_few_healthy_devices_are_flagged(stuck_run):
         (lambda info: np.full((info.rows, info.cols - 1), 1e-5), "shape"),
         (lambda info: np.full(info.rows * info.cols, 1e-5), "shape"),
         (lambda info: np.where(np.eye(info.rows, dtype=bool), np.nan, 1e-5), "(?i)nan|finite"),
-        (lambda info: np.where(np.eye(info.rows, dtype=bool), np.inf, 1e-5),
-         "(?i)inf|finite|window"),
+        (
+            lambda info: np.where(np.eye(info.rows, dtype=bool), np.inf, 1e-5),
+            "(?i)inf|finite|window",
+        ),
     ],
     ids=["below_g_min", "above_g_max", "negative", "wrong_cols", "flat", "nan", "inf"],
 )

@@ -29,8 +29,9 @@ def _assert_untouched(xbar, snap):
 def xbar(small_pcm):
     """The 32 x 32 chip, RESET then brought to mid-window so a stray pulse would show."""
     info = small_pcm.info
-    small_pcm.pulse(None, polarity=1, amplitude=info.reset_pulse.amplitude,
-                    width=info.reset_pulse.width)
+    small_pcm.pulse(
+        None, polarity=1, amplitude=info.reset_pulse.amplitude, width=info.reset_pulse.width
+    )
     small_pcm.pulse(None, polarity=1, amplitude=AMP, width=WIDTH, count=4)
     return small_pcm
 
@@ -51,9 +52,11 @@ def _pulse_cases(lim):
 def test_pulse_beyond_a_limit_is_refused_and_nothing_changes(xbar, case, sel):
     lim = xbar.info.limits
     kwargs, limit, value = _pulse_cases(lim)[case]
-    selection = {"all": None,
-                 "mask": np.eye(32, dtype=bool),
-                 "indices": (np.arange(4)[:, None], np.arange(3)[None, :])}[sel]
+    selection = {
+        "all": None,
+        "mask": np.eye(32, dtype=bool),
+        "indices": (np.arange(4)[:, None], np.arange(3)[None, :]),
+    }[sel]
     args = {"polarity": 1, "amplitude": AMP, "width": WIDTH, **kwargs}
     snap = _snapshot(xbar)
     with pytest.raises(SafetyError) as info:
@@ -170,8 +173,12 @@ def test_mvm_input_exactly_at_the_read_limit_is_allowed(xbar):
         ((np.array([1, 1]), np.array([2, 2])), {}, SelectionError, "more than once"),
         ((np.array([32]), np.array([0])), {}, SelectionError, "out of range"),
         (np.ones((32, 31), dtype=bool), {}, SelectionError, "mask"),
-        ((np.array([1, 2]), np.array([0, 0])), dict(amplitude=[1.0, 1.0, 1.0]), SelectionError,
-         "does not match"),
+        (
+            (np.array([1, 2]), np.array([0, 0])),
+            dict(amplitude=[1.0, 1.0, 1.0]),
+            SelectionError,
+            "does not match",
+        ),
     ],
 )
 def test_invalid_pulse_calls_change_nothing(xbar, sel, kwargs, error, words):

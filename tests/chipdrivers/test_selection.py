@@ -88,8 +88,9 @@ def test_duplicates_allowed_for_reads_but_refused_when_unique():
 
 
 # -- index dtypes: the flat index must not overflow in the index dtype ---------------
-@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32,
-                                   np.int64, np.uint64])
+@pytest.mark.parametrize(
+    "dtype", [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64, np.uint64]
+)
 def test_small_integer_index_dtypes_give_the_right_device(dtype):
     # Every index fits the dtype, but the flat index r * cols + c does not (for the
     # small dtypes): computing it in the index dtype would wrap around silently.
@@ -145,11 +146,13 @@ def test_mask_matches_numpy_boolean_indexing(data, shape):
 
 
 @settings(max_examples=200, deadline=None)
-@given(data=st.data(), shape=shapes,
-       dtype=st.sampled_from([np.intp, np.int64, np.int32]))
+@given(data=st.data(), shape=shapes, dtype=st.sampled_from([np.intp, np.int64, np.int32]))
 def test_index_arrays_match_numpy_fancy_indexing(data, shape, dtype):
-    rshape, cshape = data.draw(hnp.mutually_broadcastable_shapes(
-        num_shapes=2, min_dims=0, max_dims=3, min_side=0, max_side=5)).input_shapes
+    rshape, cshape = data.draw(
+        hnp.mutually_broadcastable_shapes(
+            num_shapes=2, min_dims=0, max_dims=3, min_side=0, max_side=5
+        )
+    ).input_shapes
     rows = data.draw(hnp.arrays(dtype, rshape, elements=st.integers(0, shape[0] - 1)))
     cols = data.draw(hnp.arrays(dtype, cshape, elements=st.integers(0, shape[1] - 1)))
     s = resolve((rows, cols), shape)
@@ -159,8 +162,9 @@ def test_index_arrays_match_numpy_fancy_indexing(data, shape, dtype):
     np.testing.assert_array_equal(_flat(s, shape), expected.ravel())
     uniq = np.unique(expected).size == expected.size
     if uniq:
-        np.testing.assert_array_equal(resolve((rows, cols), shape, unique=True).flat,
-                                      expected.ravel())
+        np.testing.assert_array_equal(
+            resolve((rows, cols), shape, unique=True).flat, expected.ravel()
+        )
     else:
         with pytest.raises(SelectionError):
             resolve((rows, cols), shape, unique=True)

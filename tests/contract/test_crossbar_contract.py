@@ -19,8 +19,9 @@ from xbarlab.limits import SafetyLimits
 
 
 def _pulse(xbar, shape, sel=None, count=1):
-    xbar.pulse(sel, polarity=shape.polarity, amplitude=shape.amplitude, width=shape.width,
-               count=count)
+    xbar.pulse(
+        sel, polarity=shape.polarity, amplitude=shape.amplitude, width=shape.width, count=count
+    )
 
 
 def _spread(xbar):
@@ -253,8 +254,9 @@ def _violations(info):
     }
 
 
-@pytest.mark.parametrize("limit", ["max_voltage", "max_pulse_width", "min_pulse_width",
-                                   "max_pulse_count"])
+@pytest.mark.parametrize(
+    "limit", ["max_voltage", "max_pulse_width", "min_pulse_width", "max_pulse_count"]
+)
 def test_pulse_beyond_limits_is_refused_and_state_unchanged(crossbar, limit):
     info = crossbar.info
     _pulse(crossbar, info.reset_pulse)
@@ -316,8 +318,7 @@ def test_mvm_with_wrong_input_shape_is_refused(crossbar):
     from xbarlab.errors import ConfigError
 
     info = crossbar.info
-    for bad in (np.zeros(info.rows + 1), np.zeros((2, info.rows + 1)),
-                np.zeros((2, 2, info.rows))):
+    for bad in (np.zeros(info.rows + 1), np.zeros((2, info.rows + 1)), np.zeros((2, 2, info.rows))):
         with pytest.raises(ConfigError, match="shape"):
             crossbar.mvm(bad)
 

@@ -47,8 +47,12 @@ def test_type_filter_delivers_only_matching_events_and_subclasses():
     bus.subscribe(progress.append, Progress)
     bus.subscribe(status_or_record.append, Status, Record)
     bus.subscribe(everything.append, Event)
-    events = [Progress("x", 1, 2), Status("x", "running"), Record("x", "s1", {"g": 1.0}),
-              Event("x")]
+    events = [
+        Progress("x", 1, 2),
+        Status("x", "running"),
+        Record("x", "s1", {"g": 1.0}),
+        Event("x"),
+    ]
     for ev in events:
         bus.emit(ev)
     assert progress == [events[0]]

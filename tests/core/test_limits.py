@@ -180,8 +180,7 @@ unit = st.floats(0.0, 1.0)
 
 
 @settings(max_examples=200, deadline=None)
-@given(lim=limits_strategy, a=st.floats(1e-6, 1.0), sign=st.sampled_from([1, -1]), w=unit,
-       c=unit)
+@given(lim=limits_strategy, a=st.floats(1e-6, 1.0), sign=st.sampled_from([1, -1]), w=unit, c=unit)
 def test_values_within_limits_never_raise(lim, a, sign, w, c):
     amplitude = sign * a * lim.max_voltage
     width = lim.min_pulse_width + w * (lim.max_pulse_width - lim.min_pulse_width)
@@ -192,8 +191,11 @@ def test_values_within_limits_never_raise(lim, a, sign, w, c):
 
 
 @settings(max_examples=200, deadline=None)
-@given(lim=limits_strategy, over=st.floats(1.0001, 1e3), which=st.sampled_from(
-    ["max_voltage", "max_pulse_width", "min_pulse_width", "max_pulse_count"]))
+@given(
+    lim=limits_strategy,
+    over=st.floats(1.0001, 1e3),
+    which=st.sampled_from(["max_voltage", "max_pulse_width", "min_pulse_width", "max_pulse_count"]),
+)
 def test_values_beyond_a_limit_always_raise_safety_error(lim, over, which):
     amplitude, width, count = lim.max_voltage / 2, lim.min_pulse_width, 1
     if which == "max_voltage":
@@ -258,7 +260,13 @@ def test_errors_are_exported_from_the_top_package():
     import xbarlab
     from xbarlab import errors
 
-    for name in ("BackendError", "ConfigError", "SafetyError", "SelectionError", "SpecError",
-                 "XbarlabError"):
+    for name in (
+        "BackendError",
+        "ConfigError",
+        "SafetyError",
+        "SelectionError",
+        "SpecError",
+        "XbarlabError",
+    ):
         assert getattr(xbarlab, name) is getattr(errors, name)
     assert xbarlab.SafetyLimits is SafetyLimits

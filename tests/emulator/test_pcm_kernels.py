@@ -25,8 +25,7 @@ def nu_law(p: PCMParams, g):
 
 
 def q_s_law(p: PCMParams, g):
-    return np.minimum(p.q_s_coeff / (np.maximum(g, p.g_min) / p.g_max) ** p.q_s_exponent,
-                      p.q_s_max)
+    return np.minimum(p.q_s_coeff / (np.maximum(g, p.g_min) / p.g_max) ** p.q_s_exponent, p.q_s_max)
 
 
 @pytest.fixture
@@ -80,7 +79,8 @@ def ref_pulse(c: PCMArray, idx, amp, drive, count, t_start, t_end):
     d = drive * c.sens[idx]
     setting = ~stuck & ~reset & (d > 0)
     g = g_prog[idx] * (np.maximum(t_start - t_prog[idx], p.t0) / p.t0) ** -nu[idx].astype(
-        np.float64)
+        np.float64
+    )
     gs = c.g_sat[idx].astype(np.float64)
     for step in range(count):
         mean = p.set_step * gs * d * np.maximum(1 - g / gs, 0) ** p.set_state_exponent
@@ -116,9 +116,26 @@ def test_pulse_kernel_matches_reference(chip, count):
     expected = ref_pulse(chip, idx, amp, drive, count, t_start, t_start + 1e-6)
     counts_before = chip.pulse_count.copy()
     log_t, _ = chip._tables(t_start)
-    K.pulse_kernel(idx, idx.size, amp, drive, count, ev, log_t, chip._c, KEY, chip.g_prog,
-                   chip.event, chip.nu, chip.q_s, chip.g_sat, chip.sens, chip.flags,
-                   chip.cycles_left, chip.pulse_count)
+    K.pulse_kernel(
+        idx,
+        idx.size,
+        amp,
+        drive,
+        count,
+        ev,
+        log_t,
+        chip._c,
+        KEY,
+        chip.g_prog,
+        chip.event,
+        chip.nu,
+        chip.q_s,
+        chip.g_sat,
+        chip.sens,
+        chip.flags,
+        chip.cycles_left,
+        chip.pulse_count,
+    )
     g_prog, t_prog, nu, q_s, flags, left = expected
     assert_allclose(chip.g_prog, g_prog, rtol=5e-5, atol=1e-12)
     assert_allclose(chip.t_prog, t_prog)
