@@ -39,9 +39,9 @@ class CheckedCrossbar:
         if s.size:
             self._pulse(s.flat, int(polarity), amp, wid, int(count))
 
-    def mvm(self, x, *, transpose: bool = False) -> np.ndarray:
+    def mvm(self, x, *, transpose: bool = False, return_saturation: bool = False):
         x = np.asarray(x)
-        n = self.info.cols if transpose else self.info.rows
+        n = self.info.mvm_shape[1 if transpose else 0]
         driven = "columns" if transpose else "rows"
         if x.ndim not in (1, 2) or x.shape[-1] != n:
             raise ConfigError(
@@ -50,8 +50,10 @@ class CheckedCrossbar:
             )
         self.info.limits.check_read_voltage(x, "MVM input voltage")
         batch = np.ascontiguousarray(x.reshape(-1, n), dtype=np.float32)
-        out = self._mvm(batch, bool(transpose))
-        return out[0] if x.ndim == 1 else out
+        out, saturated = self._mvm(batch, bool(transpose))
+        if x.ndim == 1:
+            out, saturated = out[0], saturated[0]
+        return (out, saturated) if return_saturation else out
 
     def close(self) -> None:
         """Release the chip; the emulator has nothing to release."""
@@ -93,5 +95,6 @@ class CheckedCrossbar:
     ) -> None:
         raise NotImplementedError
 
-    def _mvm(self, x: np.ndarray, transpose: bool) -> np.ndarray:
+    def _mvm(self, x: np.ndarray, transpose: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Currents in A (batch, n_out) and ADC saturation flags for a validated batch."""
         raise NotImplementedError

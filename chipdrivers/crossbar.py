@@ -26,6 +26,7 @@ CAPABILITIES = {
     "pulse": "programming pulses on any selection",
     "mvm": "analog matrix-vector product, rows driven",
     "mvm_transpose": "analog matrix-vector product, columns driven",
+    "differential_columns": "column pairs are subtracted before the ADC: one output per pair",
     "per_device_pulses": "one pulse call may give each device its own amplitude and width",
     "unipolar": "pulse polarity is ignored (switching is thermal, e.g. PCM)",
     "virtual_time": "the clock is virtual: sleep returns at once",
@@ -67,6 +68,9 @@ class ChipInfo:
     set_amplitude_range : tuple of float
         (lowest, highest) SET pulse height in V over which SET pulses act gradually;
         programming algorithms adapt the amplitude inside it.
+    mvm_shape : tuple of int
+        (inputs, outputs) of a forward MVM; (rows, cols) unless the periphery pairs
+        columns (capability ``differential_columns``), then (rows, cols // 2).
     backend : str
         The spec string the chip was opened with.
     details : dict
@@ -84,8 +88,13 @@ class ChipInfo:
     set_pulse: PulseShape
     reset_pulse: PulseShape
     set_amplitude_range: tuple[float, float]
+    mvm_shape: tuple[int, int] | None = None
     backend: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.mvm_shape is None:
+            object.__setattr__(self, "mvm_shape", (self.rows, self.cols))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -103,6 +112,7 @@ class ChipInfo:
             "v_read_V": self.v_read,
             "limits": self.limits.to_dict(),
             "capabilities": sorted(self.capabilities),
+            "mvm_shape": list(self.mvm_shape),
             "set_pulse": self.set_pulse.to_dict(),
             "reset_pulse": self.reset_pulse.to_dict(),
             "set_amplitude_range_V": list(self.set_amplitude_range),
@@ -136,8 +146,13 @@ class Crossbar(Protocol):
         """
         ...
 
-    def mvm(self, x, *, transpose: bool = False) -> np.ndarray:
-        """Currents in A (float32) for input voltages x in V, shape (n,) or (batch, n)."""
+    def mvm(self, x, *, transpose: bool = False, return_saturation: bool = False):
+        """Currents in A (float32) for input voltages x in V, shape (n,) or (batch, n).
+
+        Forward: n = info.mvm_shape[0] inputs drive the rows, info.mvm_shape[1] outputs.
+        transpose=True: the outputs' side is driven and the rows are read.
+        return_saturation: also return a bool array, True where the ADC saturated.
+        """
         ...
 
     def close(self) -> None:

@@ -1,6 +1,7 @@
 """The emulator backend: an emulated chip behind the checked ``Crossbar`` interface.
 
-Spec: ``emulator:pcm?rows=R&cols=C&seed=S&preset=NAME_OR_JSON&<PCMParams field>=value``.
+Spec: ``emulator:pcm?rows=R&cols=C&seed=S&preset=NAME_OR_JSON&periphery=NAME``
+followed by any ``<PCMParams field>=value`` or ``<PeripheralParams field>=value``.
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ import numpy as np
 from xbarlab.chipdrivers.base import CheckedCrossbar
 from xbarlab.chipdrivers.crossbar import ChipInfo, PulseShape
 from xbarlab.chipdrivers.factory import Spec
-from xbarlab.emulator import PCMArray, load_preset
-from xbarlab.emulator.pcm_params import field_names
+from xbarlab.emulator import PCMArray, load_preset, pcm_params, peripherals
 from xbarlab.errors import SpecError
 from xbarlab.limits import SafetyLimits
 
@@ -69,13 +69,20 @@ def _chip_info(chip: PCMArray, spec: str, limits: SafetyLimits) -> ChipInfo:
                 "unipolar",
                 "virtual_time",
             }
+            | ({"differential_columns"} if chip.periphery.differential else set())
         ),
         v_read=_READ_VOLTAGE,
         set_pulse=PulseShape(p.v_set_ref, p.width_ref),
         reset_pulse=PulseShape(reset_v, p.width_ref),
         set_amplitude_range=(set_lo, set_hi),
+        mvm_shape=chip.mvm_shape,
         backend=spec,
-        details={"seed": chip.seed, "model": p.to_dict()},
+        details={
+            "seed": chip.seed,
+            "model": p.to_dict(),
+            "periphery": chip.periphery.to_dict(),
+            "adc_lsb_A": chip.periphery.adc_lsb(p.g_max),
+        },
     )
 
 
@@ -87,7 +94,15 @@ def open_emulator(spec: Spec) -> EmulatedCrossbar:
             f"valid: {', '.join(TECHNOLOGIES)}"
         )
     params = dict(spec.params)
-    valid = ("rows", "cols", "seed", "preset", *field_names())
+    valid = (
+        "rows",
+        "cols",
+        "seed",
+        "preset",
+        "periphery",
+        *pcm_params.field_names(),
+        *peripherals.field_names(),
+    )
     unknown = sorted(set(params) - set(valid))
     if unknown:
         raise SpecError(
@@ -102,9 +117,36 @@ def open_emulator(spec: Spec) -> EmulatedCrossbar:
         )
     seed = _int_param(params.pop("seed", 0), "seed", 0, 2**63 - 1)
     model = load_preset(params.pop("preset", "default"))
-    overrides = {k: _float_param(v, k) for k, v in params.items()}
-    model = model.with_overrides(**overrides) if overrides else model
-    return EmulatedCrossbar(PCMArray(rows, cols, model, seed=seed), spec.text)
+    periphery = peripherals.load_periphery(params.pop("periphery", "default"))
+    model = model.with_overrides(**_typed(params, model, pcm_params.field_names()))
+    periphery = periphery.with_overrides(**_typed(params, periphery, peripherals.field_names()))
+    chip = PCMArray(rows, cols, model, seed=seed, periphery=periphery)
+    return EmulatedCrossbar(chip, spec.text)
+
+
+def _typed(params: dict[str, str], defaults, names: tuple[str, ...]) -> dict:
+    """Spec values of the fields ``names``, converted to the type of their defaults."""
+    out = {}
+    for name in names:
+        if name in params:
+            kind = type(getattr(defaults, name))
+            if kind is bool:
+                out[name] = _bool_param(params[name], name)
+            elif kind is int:
+                out[name] = _int_param(params[name], name, 0, 2**31)
+            else:
+                out[name] = _float_param(params[name], name)
+    return out
+
+
+def _bool_param(value: str, name: str) -> bool:
+    words = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+    try:
+        return words[value.strip().lower()]
+    except KeyError:
+        raise SpecError(
+            f"spec parameter {name} must be 1/0, true/false or yes/no, got {value!r}"
+        ) from None
 
 
 def _int_param(value, name: str, lo: int, hi: int) -> int:

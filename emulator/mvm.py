@@ -1,27 +1,98 @@
-"""The emulator's analog matrix-vector product (the one replaceable function).
+"""The emulator's analog matrix-vector product: DAC -> array -> TIA/ADC.
 
 Device read noise is Gaussian per device per read, so for one input vector the
-column current I_k = sum_j (G_jk + sigma_jk z_jk) x_j is Gaussian with mean
-(x G)_k and variance sum_j sigma_jk^2 x_j^2. Drawing one normal per output is
-therefore exact in distribution without materialising a noisy G per vector.
-Peripheral circuits (DAC, ADC, mismatch, IR drop) are not modelled here yet.
+output current I_k = sum_j (G_jk + sigma_jk z_jk) x_j is Gaussian with mean
+(x G)_k and variance sum_j sigma_jk^2 x_j^2: one normal per output, from a second
+GEMM with the squared inputs, is exact in distribution without materialising a
+noisy G per vector. Output noise is independent and Gaussian too, so both share
+that one normal. The array side is a cached matrix pair (:class:`ArrayMatrices`)
+that the chip recomputes only when its state or drift has changed.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from xbarlab.emulator.kernels import adc_kernel, dac_kernel
+from xbarlab.emulator.peripherals import Mismatch, PeripheralParams
 
-def noisy_mvm(
-    g: np.ndarray, sigma: np.ndarray, x: np.ndarray, transpose: bool, rng: np.random.Generator
-) -> np.ndarray:
-    """Currents in A (float32, shape (batch, m)) for voltages x in V, shape (batch, n).
+_NO_VAR = np.empty((0, 0), dtype=np.float32)
 
-    g: conductance in S, (rows, cols); sigma: its read-noise std in S, same shape.
-    Forward (transpose=False): x drives the rows, currents sum on the columns.
+
+@dataclass(frozen=True)
+class ArrayMatrices:
+    """What the array contributes to a forward MVM.
+
+    g: (n_in, n_out) effective conductance in S (pairs already subtracted when
+    differential, IR drop folded in); var: (n_in, n_out) read-noise variance in S^2
+    of each device (pair), or None when device noise is off.
     """
-    if transpose:
-        g, sigma = g.T, sigma.T
-    mean = x @ g
-    std = np.sqrt((x * x) @ (sigma * sigma))
-    return mean + std * rng.standard_normal(mean.shape, dtype=np.float32)
+
+    g: np.ndarray
+    var: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class Readout:
+    """Fixed properties of one output direction: mismatch, ADC step and noise, in A."""
+
+    mismatch: Mismatch
+    lsb: float
+    noise: float
+    levels: int
+    ideal: bool  # no noise, no mismatch, ideal ADC: skip the output pass
+
+    @classmethod
+    def build(cls, n_out: int, p: PeripheralParams, g_max: float, rng: np.random.Generator):
+        lsb = p.adc_lsb(g_max)
+        mismatch = Mismatch.draw(n_out, p, lsb, rng)
+        ideal = p.adc_levels == 0 and p.out_noise == 0 and p.gain_std == 0 and p.offset_std == 0
+        return cls(mismatch, lsb, p.out_noise * p.unit_current(g_max), p.adc_levels, ideal)
+
+
+def analog_mvm(
+    x: np.ndarray,
+    mats: ArrayMatrices,
+    transpose: bool,
+    p: PeripheralParams,
+    readout: Readout,
+    key: np.uint64,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Currents in A (float32, (batch, n_out)) and ADC saturation flags for inputs x in V.
+
+    x: (batch, n_in) float32, C-contiguous. Forward drives the rows of ``mats.g``;
+    transposed drives its columns.
+    """
+    g = mats.g.T if transpose else mats.g
+    xq = _dac(x, p, key)
+    y = xq @ g
+    if readout.ideal and (mats.var is None or not p.device_noise):
+        return y, np.zeros(y.shape, dtype=bool)
+    var = _NO_VAR
+    if mats.var is not None and p.device_noise:
+        var = (xq * xq) @ (mats.var.T if transpose else mats.var)
+    out = np.empty_like(y)
+    saturated = np.empty(y.shape, dtype=bool)
+    m = readout.mismatch
+    adc_kernel(
+        y, var, m.gain, m.offset, readout.noise, readout.lsb, readout.levels, key, out, saturated
+    )
+    return out, saturated
+
+
+def _dac(x: np.ndarray, p: PeripheralParams, key: np.uint64) -> np.ndarray:
+    if p.dac_levels == 0 and p.input_noise == 0:
+        return x
+    out = np.empty_like(x)
+    dac_kernel(
+        x,
+        p.dac_range,
+        p.dac_levels,
+        p.dac_stochastic,
+        p.input_noise,
+        key ^ np.uint64(0x5851F42D4C957F2D),
+        out,
+    )
+    return out

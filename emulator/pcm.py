@@ -20,15 +20,22 @@ import numpy as np
 
 from xbarlab.clock import VirtualClock
 from xbarlab.emulator import pcm_kernels as K
-from xbarlab.emulator.mvm import noisy_mvm
+from xbarlab.emulator.mvm import ArrayMatrices, Readout, analog_mvm
 from xbarlab.emulator.pcm_params import PCMParams
+from xbarlab.emulator.peripherals import PRESETS as PERIPHERAL_PRESETS
+from xbarlab.emulator.peripherals import PeripheralParams
 from xbarlab.emulator.rng import new_key
+from xbarlab.errors import ConfigError
 
 _UINT32_MAX = np.iinfo(np.uint32).max
 #: calls touching fewer devices run their kernel on one thread: too little work to share,
 #: and a parallel kernel started right after a multi-threaded BLAS call waits about 8 ms
 #: for the BLAS threads to stop spinning (DESIGN.md, performance notes)
 PARALLEL_MIN_DEVICES = 1 << 17
+#: cached MVM matrices are reused while the time since they were computed is below this
+#: fraction of the time since the last pulse: drift and noise width then change by
+#: less than about 1e-5 relative (nu <= 0.1)
+_MVM_CACHE_REL_AGE = 1e-4
 #: initial size of the programming-event table (it grows when most events stay live)
 _EVENTS_MIN = 4096
 
@@ -71,6 +78,8 @@ class PCMArray:
         Array shape.
     params : PCMParams
         Device physics.
+    periphery : PeripheralParams, optional
+        DAC, ADC, mismatch and wiring; the "default" preset when omitted.
     seed : int
         Seed of everything random in this chip instance.
     clock : VirtualClock, optional
@@ -84,18 +93,21 @@ class PCMArray:
         params: PCMParams | None = None,
         seed: int = 0,
         clock: VirtualClock | None = None,
+        periphery: PeripheralParams | None = None,
     ):
         self.rows, self.cols = int(rows), int(cols)
         self.params = params or PCMParams()
+        self.periphery = periphery or PERIPHERAL_PRESETS["default"]
         self.seed = int(seed)
         self.clock = clock or VirtualClock()
         self._c = _consts(self.params)
-        fab_seq, ops_seq = np.random.SeedSequence(self.seed).spawn(2)
+        fab_seq, ops_seq, periph_seq = np.random.SeedSequence(self.seed).spawn(3)
         self._rng = np.random.Generator(np.random.PCG64(ops_seq))
         self._all = np.empty(0, dtype=np.intp)  # kernels read an empty index as "all"
         self._event_times = np.zeros(_EVENTS_MIN, dtype=np.float64)
         self._n_events = 0
         self._fabricate(np.random.Generator(np.random.PCG64(fab_seq)))
+        self._init_readout(np.random.Generator(np.random.PCG64(periph_seq)))
 
     @property
     def size(self) -> int:
@@ -157,6 +169,27 @@ class PCMArray:
         self.pulse_count[:] = 0
         self.flags |= power_up_flags & K.STUCK
         self.cycles_left[defect_set | defect_reset] = 0
+
+    def _init_readout(self, rng: np.random.Generator) -> None:
+        """Per-chip output mismatch of both directions; an empty MVM cache."""
+        p = self.periphery
+        if p.differential and self.cols % 2:
+            raise ConfigError(
+                f"a differential array needs an even number of columns, got {self.cols}"
+            )
+        n_out = self.cols // 2 if p.differential else self.cols
+        self._readout = {
+            False: Readout.build(n_out, p, self.params.g_max, rng),
+            True: Readout.build(self.rows, p, self.params.g_max, rng),
+        }
+        self._version = 0
+        self._t_last_pulse = 0.0
+        self._mvm_cache: dict[bool, tuple[int, float, ArrayMatrices]] = {}
+
+    @property
+    def mvm_shape(self) -> tuple[int, int]:
+        """(inputs, outputs) of a forward MVM: column pairs count once when differential."""
+        return (self.rows, self.cols // 2 if self.periphery.differential else self.cols)
 
     # -- programming events -----------------------------------------------------------
     def _new_event(self, t: float) -> int:
@@ -277,6 +310,8 @@ class PCMArray:
         duration = count * (float(width.max()) + self.params.t_pulse_gap)
         ev = self._new_event(t_start + duration)
         log_t, _ = self._tables(t_start)
+        self._version += 1
+        self._t_last_pulse = t_start + duration
         with _threads_for(n * count):
             K.pulse_kernel(
                 idx,
@@ -300,9 +335,42 @@ class PCMArray:
             )
         self.clock.advance(duration)
 
-    def mvm(self, x: np.ndarray, transpose: bool = False) -> np.ndarray:
-        """Read-noisy currents in A for input voltages x (batch, n) in V."""
-        g, sigma = self.conductance()
-        out = noisy_mvm(g, sigma, x, transpose, self._rng)
-        self.clock.advance(self.params.t_array_read)
+    def mvm(self, x: np.ndarray, transpose: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Output currents in A and ADC saturation flags for input voltages x in V.
+
+        x: (batch, n_in) float32, C-contiguous, n_in = mvm_shape[0] (forward) or
+        mvm_shape[1] (transposed). Virtual time advances by periphery.t_mvm per vector.
+        """
+        mats = self._array_matrices(transpose)
+        readout = self._readout[transpose]
+        out = analog_mvm(x, mats, transpose, self.periphery, readout, new_key(self._rng))
+        self.clock.advance(self.periphery.t_mvm * x.shape[0])
         return out
+
+    def _array_matrices(self, transpose: bool) -> ArrayMatrices:
+        """Effective conductance and noise variance, recomputed when stale."""
+        direction = transpose and self.periphery.r_wire > 0  # IR drop depends on direction
+        now = self.clock.now()
+        hit = self._mvm_cache.get(direction)
+        if hit is not None:
+            version, t_cached, mats = hit
+            settled = max(t_cached - self._t_last_pulse, self.params.t_read)
+            if version == self._version and now - t_cached <= _MVM_CACHE_REL_AGE * settled:
+                return mats
+        mats = self._compute_matrices(direction)
+        self._mvm_cache[direction] = (self._version, now, mats)
+        return mats
+
+    def _compute_matrices(self, transpose: bool) -> ArrayMatrices:
+        p = self.periphery
+        g, sigma = self.conductance()
+        if p.r_wire > 0:
+            from xbarlab.emulator.irdrop import effective_conductance
+
+            g = effective_conductance(g, p.r_wire, transpose=transpose).astype(np.float32)
+        var = sigma * sigma if p.device_noise else None
+        if p.differential:
+            g = g[:, 0::2] - g[:, 1::2]
+            var = None if var is None else var[:, 0::2] + var[:, 1::2]
+        var = None if var is None else np.ascontiguousarray(var)
+        return ArrayMatrices(np.ascontiguousarray(g), var)

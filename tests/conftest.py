@@ -18,10 +18,13 @@ from xbarlab.chipdrivers import open_crossbar, parse_spec  # noqa: E402
 #: Backends every contract test runs against (one pytest param each, id = scheme).
 BACKEND_SPECS = [
     "emulator:pcm?rows=16&cols=12&seed=3",
+    "emulator:pcm?rows=16&cols=12&seed=4&periphery=hermes&differential=1",
 ]
 
 
-@pytest.fixture(params=BACKEND_SPECS, ids=lambda spec: parse_spec(spec).scheme)
+@pytest.fixture(
+    params=BACKEND_SPECS, ids=lambda spec: f"{parse_spec(spec).scheme}-{BACKEND_SPECS.index(spec)}"
+)
 def crossbar(request):
     """A freshly opened chip of each registered backend, closed after the test."""
     xbar = open_crossbar(request.param)

@@ -173,25 +173,38 @@ def test_pulse_acts_only_on_the_selection(crossbar):
 
 
 # -- mvm ------------------------------------------------------------------------------
+def _mvm_matrix(info, g):
+    """What an ideal forward MVM multiplies by: G, or its column-pair differences."""
+    if "differential_columns" in info.capabilities:
+        return g[:, 0::2] - g[:, 1::2]
+    return g
+
+
 def test_mvm_shapes(crossbar):
     info = crossbar.info
     v = info.v_read
-    y = crossbar.mvm(np.full(info.rows, v / 2))
-    assert y.shape == (info.cols,) and y.dtype == np.float32
-    y = crossbar.mvm(np.full((5, info.rows), v / 2))
-    assert y.shape == (5, info.cols) and y.dtype == np.float32
+    n_in, n_out = info.mvm_shape
+    assert n_in == info.rows
+    assert n_out == (info.cols // 2 if "differential_columns" in info.capabilities else info.cols)
+    y = crossbar.mvm(np.full(n_in, v / 2))
+    assert y.shape == (n_out,) and y.dtype == np.float32
+    y = crossbar.mvm(np.full((5, n_in), v / 2))
+    assert y.shape == (5, n_out) and y.dtype == np.float32
+    y, saturated = crossbar.mvm(np.full((5, n_in), v / 2), return_saturation=True)
+    assert saturated.shape == y.shape and saturated.dtype == bool
     if "mvm_transpose" in info.capabilities:
-        y = crossbar.mvm(np.full(info.cols, v / 2), transpose=True)
-        assert y.shape == (info.rows,) and y.dtype == np.float32
-        y = crossbar.mvm(np.full((3, info.cols), v / 2), transpose=True)
-        assert y.shape == (3, info.rows)
+        y = crossbar.mvm(np.full(n_out, v / 2), transpose=True)
+        assert y.shape == (n_in,) and y.dtype == np.float32
+        y = crossbar.mvm(np.full((3, n_out), v / 2), transpose=True)
+        assert y.shape == (3, n_in)
 
 
 def test_mvm_of_zero_input_is_zero(crossbar):
     info = crossbar.info
     _spread(crossbar)
-    y = crossbar.mvm(np.zeros(info.rows))
-    assert np.all(np.abs(y) <= 0.01 * info.v_read * info.g_max)
+    y = crossbar.mvm(np.zeros(info.mvm_shape[0]))
+    # only the readout's noise and offsets remain: well below one device's current
+    assert np.all(np.abs(y) <= 0.5 * info.v_read * info.g_max)
 
 
 @pytest.mark.parametrize("transpose", [False, True])
@@ -201,16 +214,18 @@ def test_mvm_one_hot_reads_a_row_or_column(crossbar, transpose):
         pytest.skip("backend has no transposed MVM")
     _spread(crossbar)
     v = info.v_read
-    n = info.cols if transpose else info.rows
+    n = info.mvm_shape[1 if transpose else 0]
     for line in sorted({0, n // 2, n - 1}):
         x = np.zeros(n)
         x[line] = v
         y = np.mean([crossbar.mvm(x, transpose=transpose) for _ in range(8)], axis=0)
-        g = _mean_read(crossbar, 8)
+        g = _mvm_matrix(info, _mean_read(crossbar, 8))
         g_line = g[:, line] if transpose else g[line]
         expected = v * g_line
-        assert y.sum() == pytest.approx(expected.sum(), rel=0.15, abs=0.05 * v * info.g_max)
-        close = np.abs(y - expected) <= 0.25 * np.abs(expected) + 0.02 * v * info.g_max
+        floor = 0.05 * v * info.g_max  # readout noise and ADC steps of a realistic periphery
+        error = np.linalg.norm(y - expected)
+        assert error <= 0.15 * np.linalg.norm(expected) + floor * np.sqrt(y.size)
+        close = np.abs(y - expected) <= 0.25 * np.abs(expected) + floor
         assert np.mean(close) >= 0.9
 
 
@@ -218,7 +233,7 @@ def test_mvm_is_linear_in_the_input(crossbar):
     info = crossbar.info
     _spread(crossbar)
     v = info.v_read
-    x = np.random.default_rng(1).uniform(0, v / 2, size=info.rows)
+    x = np.random.default_rng(1).uniform(0, v / 2, size=info.mvm_shape[0])
     y1 = np.mean([crossbar.mvm(x) for _ in range(8)], axis=0)
     y2 = np.mean([crossbar.mvm(2 * x) for _ in range(8)], axis=0)
     assert y2.sum() == pytest.approx(2 * y1.sum(), rel=0.1, abs=0.05 * v * info.g_max)
@@ -234,7 +249,7 @@ def test_clock_never_goes_back(crossbar):
         times.append(crossbar.clock.now())
         _pulse(crossbar, info.set_pulse)
         times.append(crossbar.clock.now())
-        crossbar.mvm(np.zeros(info.rows))
+        crossbar.mvm(np.zeros(info.mvm_shape[0]))
         times.append(crossbar.clock.now())
     crossbar.clock.sleep(0.0)
     times.append(crossbar.clock.now())
@@ -276,7 +291,7 @@ def test_read_and_mvm_beyond_read_voltage_are_refused(crossbar):
     over = info.limits.max_read_voltage * 1.5
     with pytest.raises(SafetyError, match="max_read_voltage"):
         crossbar.read(v_read=over)
-    x = np.zeros(info.rows)
+    x = np.zeros(info.mvm_shape[0])
     x[0] = over
     with pytest.raises(SafetyError, match="max_read_voltage"):
         crossbar.mvm(x)
@@ -318,7 +333,8 @@ def test_mvm_with_wrong_input_shape_is_refused(crossbar):
     from xbarlab.errors import ConfigError
 
     info = crossbar.info
-    for bad in (np.zeros(info.rows + 1), np.zeros((2, info.rows + 1)), np.zeros((2, 2, info.rows))):
+    n = info.mvm_shape[0]
+    for bad in (np.zeros(n + 1), np.zeros((2, n + 1)), np.zeros((2, 2, n))):
         with pytest.raises(ConfigError, match="shape"):
             crossbar.mvm(bad)
 
