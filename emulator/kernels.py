@@ -57,32 +57,39 @@ def dac_kernel(x, v_range, levels, stochastic, noise, key, out):
 
 
 @njit(cache=True)
-def adc_kernel(y, var, gain, offset, noise_std, lsb, levels, key, out, saturated):
+def adc_kernel(y, var, gain, offset, noise_std, lsb, codes, key, out, saturated):
     """Noisy, mismatched, quantised output currents in A, and per-output saturation flags.
 
     y: (batch, m) noise-free currents from the GEMM (A); var: (batch, m) device read-noise
     variance (A^2) or an empty array for none; gain, offset: (m,) per-output mismatch
-    (dimensionless, A); noise_std: output noise std in A; lsb: ADC step in A; levels:
-    levels per polarity (0 = ideal ADC: no quantisation, no saturation).
+    (dimensionless, A); noise_std: output noise std in A; lsb: ADC step in A; codes:
+    2^(bits-1), the ADC outputs codes -codes .. codes - 1 times lsb (two's complement:
+    2^bits levels); 0 = ideal ADC, no quantisation and no saturation.
     out: (batch, m) float32; saturated: (batch, m) bool, True where the ADC clipped.
+    Single precision throughout; the rounding is branch-free so the loop vectorises.
     """
     batch, m = y.shape
     with_var = var.size > 0
-    n2 = noise_std * noise_std
+    n2 = np.float32(noise_std * noise_std)
+    noisy = with_var or noise_std > 0
+    quantise = codes > 0
+    inv = np.float32(1.0 / lsb)
+    step = np.float32(lsb)
+    low = np.float32(-codes)
+    top = np.float32(codes - 1)
+    half = np.float32(0.5)
+    z = np.zeros(m, dtype=np.float32)
     for b in range(batch):
+        if noisy:
+            for k in range(m):
+                s2 = n2 + var[b, k] if with_var else n2
+                z[k] = math.sqrt(s2) * normal(key, b * m + k)
         for k in range(m):
-            s2 = n2 + var[b, k] if with_var else n2
-            v = y[b, k]
-            if s2 > 0.0:
-                v += math.sqrt(s2) * normal(key, b * m + k)
-            v = gain[k] * v + offset[k]
-            sat = False
-            if levels > 0:
-                q = math.floor(v / lsb + 0.5)
-                if q > levels:
-                    q, sat = levels, True
-                elif q < -levels:
-                    q, sat = -levels, True
-                v = q * lsb
+            v = gain[k] * (y[b, k] + z[k]) + offset[k]
+            if quantise:
+                q = np.float32(math.floor(v * inv + half))
+                saturated[b, k] = (q > top) | (q < low)
+                v = min(max(q, low), top) * step
+            else:
+                saturated[b, k] = False
             out[b, k] = v
-            saturated[b, k] = sat

@@ -41,15 +41,15 @@ class Readout:
     mismatch: Mismatch
     lsb: float
     noise: float
-    levels: int
+    codes: int
     ideal: bool  # no noise, no mismatch, ideal ADC: skip the output pass
 
     @classmethod
     def build(cls, n_out: int, p: PeripheralParams, g_max: float, rng: np.random.Generator):
         lsb = p.adc_lsb(g_max)
         mismatch = Mismatch.draw(n_out, p, lsb, rng)
-        ideal = p.adc_levels == 0 and p.out_noise == 0 and p.gain_std == 0 and p.offset_std == 0
-        return cls(mismatch, lsb, p.out_noise * p.unit_current(g_max), p.adc_levels, ideal)
+        ideal = p.adc_codes == 0 and p.out_noise == 0 and p.gain_std == 0 and p.offset_std == 0
+        return cls(mismatch, lsb, p.out_noise * p.unit_current(g_max), p.adc_codes, ideal)
 
 
 def analog_mvm(
@@ -77,7 +77,7 @@ def analog_mvm(
     saturated = np.empty(y.shape, dtype=bool)
     m = readout.mismatch
     adc_kernel(
-        y, var, m.gain, m.offset, readout.noise, readout.lsb, readout.levels, key, out, saturated
+        y, var, m.gain, m.offset, readout.noise, readout.lsb, readout.codes, key, out, saturated
     )
     return out, saturated
 

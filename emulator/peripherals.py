@@ -34,8 +34,9 @@ class PeripheralParams:
     input_noise : float
         Std of additive input noise, relative to dac_range. Default 0 (aihwkit inp_noise).
     adc_bits : int
-        Signed ADC resolution: 2^(bits-1) - 1 levels per polarity; 0 = ideal (no
-        quantisation, no saturation). Default 9 (aihwkit out_res = 1/(2^9 - 2)).
+        ADC resolution: two's-complement codes -2^(bits-1) .. 2^(bits-1) - 1, so 2^bits
+        levels with a step of full scale / 2^(bits-1); 0 = ideal (no quantisation, no
+        saturation). Default 9 (as aihwkit's default out_res, about 1/2^9 of the range).
     adc_bound : float
         ADC full scale in weight units (full-scale current = adc_bound * g_max *
         dac_range, A). Default 12 (aihwkit out_bound).
@@ -97,18 +98,17 @@ class PeripheralParams:
         return 2 ** (int(self.dac_bits) - 1) - 1 if self.dac_bits else 0
 
     @property
-    def adc_levels(self) -> int:
-        """Output levels per polarity (0: ideal ADC)."""
-        return 2 ** (int(self.adc_bits) - 1) - 1 if self.adc_bits else 0
+    def adc_codes(self) -> int:
+        """2^(bits-1): the ADC's codes run from -adc_codes to adc_codes - 1 (0: ideal ADC)."""
+        return 2 ** (int(self.adc_bits) - 1) if self.adc_bits else 0
 
     def unit_current(self, g_max: float) -> float:
         """Current in A of one weight unit: g_max (S) times dac_range (V)."""
         return g_max * self.dac_range
 
     def adc_lsb(self, g_max: float) -> float:
-        """ADC step in A (the full scale divided by the levels per polarity)."""
-        levels = self.adc_levels or 1
-        return self.adc_bound * self.unit_current(g_max) / levels
+        """ADC step in A: the full-scale current divided by 2^(bits-1)."""
+        return self.adc_bound * self.unit_current(g_max) / (self.adc_codes or 1)
 
     def with_overrides(self, **changes) -> PeripheralParams:
         unknown = sorted(set(changes) - set(field_names()))
