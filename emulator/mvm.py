@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
-from xbarlab.emulator.kernels import adc_kernel, dac_kernel
+from xbarlab.emulator import kernels as K
 from xbarlab.emulator.peripherals import Mismatch, PeripheralParams
+from xbarlab.emulator.rng import ZIGGURAT
 
 _NO_VAR = np.empty((0, 0), dtype=np.float32)
 
@@ -76,9 +78,23 @@ def analog_mvm(
     out = np.empty_like(y)
     saturated = np.empty(y.shape, dtype=bool)
     m = readout.mismatch
-    adc_kernel(
-        y, var, m.gain, m.offset, readout.noise, readout.lsb, readout.codes, key, out, saturated
+    args = (
+        y,
+        var,
+        m.gain,
+        m.offset,
+        readout.noise,
+        readout.lsb,
+        readout.codes,
+        key,
+        out,
+        saturated,
+        ZIGGURAT,
     )
+    if y.size >= K.PARALLEL_MIN_ELEMENTS:
+        K.adc_kernel_parallel(*args, numba.get_num_threads())
+    else:
+        K.adc_kernel(*args)
     return out, saturated
 
 
@@ -86,7 +102,7 @@ def _dac(x: np.ndarray, p: PeripheralParams, key: np.uint64) -> np.ndarray:
     if p.dac_levels == 0 and p.input_noise == 0:
         return x
     out = np.empty_like(x)
-    dac_kernel(
+    args = (
         x,
         p.dac_range,
         p.dac_levels,
@@ -94,5 +110,10 @@ def _dac(x: np.ndarray, p: PeripheralParams, key: np.uint64) -> np.ndarray:
         p.input_noise,
         key ^ np.uint64(0x5851F42D4C957F2D),
         out,
+        ZIGGURAT,
     )
+    if x.size >= K.PARALLEL_MIN_ELEMENTS:
+        K.dac_kernel_parallel(*args, numba.get_num_threads())
+    else:
+        K.dac_kernel(*args)
     return out

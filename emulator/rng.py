@@ -86,7 +86,9 @@ def _ziggurat_tables(layers: int = 128):
     return kn, wn, fn
 
 
-_KN, _WN, _FN = _ziggurat_tables()
+#: the ziggurat tables (kn, wn, fn); kernels pass them down as an argument because
+#: numba cannot cache parallel functions that read global arrays
+ZIGGURAT = _ziggurat_tables()
 _ZIG_R = 3.442619855899  # start of the tail
 _MASK32 = np.uint64(0xFFFFFFFF)
 _SIGN32 = np.int64(1 << 31)
@@ -111,12 +113,13 @@ def _uniform(h):
 
 
 @njit(cache=True)
-def _normal_slow(key, counter, hz, iz):
+def _normal_slow(key, counter, hz, iz, tables):
     """Ziggurat rejection and tail, drawing more numbers from a per-counter sub-stream."""
+    kn, wn, fn = tables
     sub = splitmix64(key ^ _SLOW_SALT, np.uint64(counter))
     draw = np.uint64(0)
     while True:
-        x = hz * _WN[iz]
+        x = hz * wn[iz]
         if iz == 0:  # tail beyond r (Marsaglia 1964)
             while True:
                 draw += _ONE
@@ -127,32 +130,40 @@ def _normal_slow(key, counter, hz, iz):
                     return _ZIG_R + xt if hz > 0 else -_ZIG_R - xt
         draw += _ONE
         u = _uniform(splitmix64(sub, draw))
-        if _FN[iz] + u * (_FN[iz - 1] - _FN[iz]) < math.exp(-0.5 * x * x):
+        if fn[iz] + u * (fn[iz - 1] - fn[iz]) < math.exp(-0.5 * x * x):
             return x
         draw += _ONE
         h = splitmix64(sub, draw)
         hz = _signed32(h)
         iz = np.int64((h >> _S32) & _MASK7)
-        if abs(hz) < _KN[iz]:
-            return hz * _WN[iz]
+        if abs(hz) < kn[iz]:
+            return hz * wn[iz]
 
 
 @njit(cache=True, inline="always")
-def normal(key, counter):
-    """One float32 standard normal at stream position ``counter`` (ziggurat, exact)."""
+def normal(key, counter, tables):
+    """One float32 standard normal at stream position ``counter`` (ziggurat, exact).
+
+    tables: :data:`ZIGGURAT`.
+    """
+    kn, wn, _ = tables
     h = splitmix64(key, np.uint64(counter))
     hz = _signed32(h)
     iz = np.int64((h >> _S32) & _MASK7)  # layer from bits independent of hz
-    if abs(hz) < _KN[iz]:
-        return np.float32(hz * _WN[iz])
-    return np.float32(_normal_slow(key, counter, hz, iz))
+    if abs(hz) < kn[iz]:
+        return np.float32(hz * wn[iz])
+    return np.float32(_normal_slow(key, counter, hz, iz, tables))
 
 
 @njit(cache=True, parallel=True)
-def fill_ziggurat(key, out):
-    """Fill a 1-D float32 array: out[c] = normal(key, c)."""
+def _fill_ziggurat(key, out, tables):
     for c in prange(out.size):
-        out[c] = normal(key, c)
+        out[c] = normal(key, c, tables)
+
+
+def fill_ziggurat(key: np.uint64, out: np.ndarray) -> None:
+    """Fill a 1-D float32 array: out[c] = normal(key, c, ZIGGURAT)."""
+    _fill_ziggurat(key, out, ZIGGURAT)
 
 
 def new_key(rng: np.random.Generator) -> np.uint64:

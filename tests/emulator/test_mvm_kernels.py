@@ -7,7 +7,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from xbarlab.chipdrivers import open_crossbar
 from xbarlab.emulator.kernels import adc_kernel, dac_kernel
 from xbarlab.emulator.peripherals import PRESETS, PeripheralParams
-from xbarlab.emulator.rng import fill_ziggurat
+from xbarlab.emulator.rng import ZIGGURAT, fill_ziggurat
 
 KEY = np.uint64(0xC0FFEE)
 NO_VAR = np.empty((0, 0), dtype=np.float32)
@@ -32,7 +32,7 @@ def ref_dac(x, v_range, levels, noise):
 def test_dac_kernel_matches_reference(levels, noise):
     x = np.random.default_rng(1).uniform(-0.3, 0.3, (7, 33)).astype(np.float32)
     out = np.empty_like(x)
-    dac_kernel(x, 0.2, levels, False, noise, KEY, out)
+    dac_kernel(x, 0.2, levels, False, noise, KEY, out, ZIGGURAT)
     assert_allclose(out, ref_dac(x, 0.2, levels, noise), rtol=1e-5, atol=1e-7)
     if levels and not noise:
         assert np.unique(out).size <= 2 * levels + 1
@@ -42,7 +42,7 @@ def test_dac_kernel_matches_reference(levels, noise):
 def test_dac_stochastic_rounding_is_unbiased_and_on_the_grid():
     x = np.full((200, 500), 0.2 * 10.3 / 63, dtype=np.float32)  # 10.3 steps
     out = np.empty_like(x)
-    dac_kernel(x, 0.2, 63, True, 0.0, KEY, out)
+    dac_kernel(x, 0.2, 63, True, 0.0, KEY, out, ZIGGURAT)
     steps = out / 0.2 * 63
     assert_allclose(steps, np.round(steps), atol=1e-4)
     assert set(np.unique(np.round(steps))) == {10.0, 11.0}
@@ -70,7 +70,7 @@ def test_adc_kernel_matches_reference(codes, noise, with_var):
     offset = rng.uniform(-5e-7, 5e-7, 40).astype(np.float32)
     lsb = 60e-6 / max(codes, 1)
     out, sat = np.empty_like(y), np.empty(y.shape, bool)
-    adc_kernel(y, var, gain, offset, noise, lsb, codes, KEY, out, sat)
+    adc_kernel(y, var, gain, offset, noise, lsb, codes, KEY, out, sat, ZIGGURAT)
     want, want_sat = ref_adc(y, var, gain, offset, noise, lsb, codes)
     assert_allclose(out, want, rtol=1e-5, atol=lsb * 1e-3)
     assert_array_equal(sat, want_sat)
@@ -84,7 +84,7 @@ def test_adc_has_exactly_two_to_the_bits_levels_and_saturates_at_full_scale():
     y = np.linspace(-1.5 * full, 1.5 * full, 20001, dtype=np.float32).reshape(1, -1)
     ones = np.ones(y.shape[1], np.float32)
     out, sat = np.empty_like(y), np.empty(y.shape, bool)
-    adc_kernel(y, NO_VAR, ones, 0 * ones, 0.0, full / codes, codes, KEY, out, sat)
+    adc_kernel(y, NO_VAR, ones, 0 * ones, 0.0, full / codes, codes, KEY, out, sat, ZIGGURAT)
     assert np.unique(out).size == 2**bits
     assert_array_equal(sat[0], (y[0] > full - full / codes / 2) | (y[0] < -full - full / codes / 2))
     assert out.max() == pytest.approx(full - full / codes) and out.min() == pytest.approx(-full)
