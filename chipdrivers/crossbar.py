@@ -71,6 +71,10 @@ class ChipInfo:
     mvm_shape : tuple of int
         (inputs, outputs) of a forward MVM; (rows, cols) unless the periphery pairs
         columns (capability ``differential_columns``), then (rows, cols // 2).
+    periphery : dict
+        The MVM's converters, SI keys: ``dac_range_V`` (full-scale input), ``dac_levels``
+        (levels per polarity, 0 = unquantised), ``adc_full_scale_A``, ``adc_lsb_A``
+        (0 = unquantised), ``output_noise_A``; backends add what else they know.
     backend : str
         The spec string the chip was opened with.
     details : dict
@@ -89,6 +93,7 @@ class ChipInfo:
     reset_pulse: PulseShape
     set_amplitude_range: tuple[float, float]
     mvm_shape: tuple[int, int] | None = None
+    periphery: dict[str, Any] = field(default_factory=dict)
     backend: str = ""
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -113,6 +118,7 @@ class ChipInfo:
             "limits": self.limits.to_dict(),
             "capabilities": sorted(self.capabilities),
             "mvm_shape": list(self.mvm_shape),
+            "periphery": self.periphery,
             "set_pulse": self.set_pulse.to_dict(),
             "reset_pulse": self.reset_pulse.to_dict(),
             "set_amplitude_range_V": list(self.set_amplitude_range),

@@ -45,6 +45,13 @@ class EmulatedCrossbar(CheckedCrossbar):
         return self.chip.mvm(x, transpose)
 
 
+def _lowest_programmable(p) -> float:
+    """The window's floor for programming: RESET lands at reset_g_mean +- reset_g_std, so
+    targets below about two spreads above it cannot be verified (g_min is only the
+    device's physical floor)."""
+    return max(p.g_min, p.reset_g_mean + 2 * p.reset_g_std)
+
+
 def _chip_info(chip: PCMArray, spec: str, limits: SafetyLimits) -> ChipInfo:
     p = chip.params
     # Recommended pulses sit 10% inside the model's thresholds; RESET halfway between
@@ -56,7 +63,7 @@ def _chip_info(chip: PCMArray, spec: str, limits: SafetyLimits) -> ChipInfo:
         rows=chip.rows,
         cols=chip.cols,
         technology="pcm",
-        g_min=p.g_min,
+        g_min=_lowest_programmable(p),
         g_max=p.g_max,
         limits=limits,
         capabilities=frozenset(
@@ -76,14 +83,24 @@ def _chip_info(chip: PCMArray, spec: str, limits: SafetyLimits) -> ChipInfo:
         reset_pulse=PulseShape(reset_v, p.width_ref),
         set_amplitude_range=(set_lo, set_hi),
         mvm_shape=chip.mvm_shape,
+        periphery=_periphery_info(chip.periphery, p.g_max),
         backend=spec,
-        details={
-            "seed": chip.seed,
-            "model": p.to_dict(),
-            "periphery": chip.periphery.to_dict(),
-            "adc_lsb_A": chip.periphery.adc_lsb(p.g_max),
-        },
+        details={"seed": chip.seed, "model": p.to_dict(), "periphery": chip.periphery.to_dict()},
     )
+
+
+def _periphery_info(pp: peripherals.PeripheralParams, g_max: float) -> dict:
+    """The converters in ChipInfo's SI vocabulary."""
+    full = pp.adc_bound * pp.unit_current(g_max)
+    return {
+        "dac_range_V": pp.dac_range,
+        "dac_levels": pp.dac_levels,
+        "adc_full_scale_A": full if pp.adc_codes else float("inf"),
+        "adc_lsb_A": pp.adc_lsb(g_max) if pp.adc_codes else 0.0,
+        "output_noise_A": pp.out_noise * pp.unit_current(g_max),
+        "gain_std": pp.gain_std,
+        "r_wire_ohm": pp.r_wire,
+    }
 
 
 def open_emulator(spec: Spec) -> EmulatedCrossbar:

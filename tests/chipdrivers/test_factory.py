@@ -131,9 +131,12 @@ def test_emulator_defaults_are_256_square_and_seed_0():
 def test_model_fields_can_be_overridden_in_the_spec():
     with open_crossbar("emulator:pcm?rows=4&cols=4&g_max=3e-5&g_min=2e-7") as xbar:
         assert xbar.info.g_max == 3e-5
-        assert xbar.info.g_min == 2e-7
+        assert xbar.chip.params.g_min == 2e-7
         assert xbar.info.details["model"]["g_max"] == 3e-5
         assert xbar.chip.params.g_max == 3e-5
+    # the usable window starts where RESET reliably lands, not at the physical floor
+    with open_crossbar("emulator:pcm?rows=4&cols=4&reset_g_mean=1e-6&reset_g_std=2e-7") as xbar:
+        assert xbar.info.g_min == pytest.approx(1.4e-6)
 
 
 def test_named_preset_is_used():
@@ -196,7 +199,8 @@ def test_chip_info_is_consistent_with_the_device_model():
     with open_crossbar(SPEC) as xbar:
         info, p = xbar.info, xbar.chip.params
         assert info.technology == "pcm"
-        assert (info.g_min, info.g_max) == (p.g_min, p.g_max)
+        assert info.g_max == p.g_max
+        assert info.g_min == pytest.approx(max(p.g_min, p.reset_g_mean + 2 * p.reset_g_std))
         assert info.capabilities <= set(CAPABILITIES)
         assert {"read", "pulse", "mvm", "mvm_transpose", "virtual_time"} <= info.capabilities
         lo, hi = info.set_amplitude_range

@@ -1,0 +1,458 @@
+"""Analog tiles: a logical weight matrix on differential device pairs over one or more arrays.
+
+An :class:`AnalogTile` holds a weight matrix ``W`` (out x in) on conductances and
+computes ``X @ W.T`` (forward) and ``D @ W`` (backward) with the arrays' analog
+MVM, returning results in the weight domain. It owns the mapping from weights to
+devices, the split over several arrays, the input scaling and the bound
+management; everything below it is a :class:`~xbarlab.chipdrivers.crossbar.Crossbar`.
+
+Mapping (all conductances in S)
+-------------------------------
+Inputs drive rows, outputs are read on columns: logical input ``i`` sits on a
+row, logical output ``j`` on a pair of columns. With ``g_scale = g_range *
+(g_max - g_min) / weight_scale`` (S per weight unit), pair ``p`` of weight
+``w`` holds::
+
+    G+ = g_min + max(w_p, 0) * g_scale        G- = g_min + max(-w_p, 0) * g_scale
+
+so ``G+ - G- = w_p * g_scale``. With k pairs per weight and significance
+``sig_p = significance ** (k - 1 - p)`` (pair 0 most significant), the weight the
+devices hold is ``W_hat = sum_p sig_p (G+_p - G-_p) / (g_scale * sum_p sig_p)``.
+Pairs are programmed most significant first; each later pair is targeted at
+``W`` plus the error the earlier pairs left (read back after programming),
+divided by its significance (clipped to the window [g_min, g_max]), so the
+tolerance-limited error shrinks by about ``sum_p sig_p / sig_(k-1)``.
+
+Layout (:mod:`xbarlab.chipdrivers.tile_layout`): blocks of ``rows`` inputs and
+``cols // 2`` pair slots, one array per block. On a chip with the capability
+``differential_columns`` slot ``s`` uses columns ``2s`` (G+) and ``2s + 1`` (G-)
+and the chip returns their difference; otherwise columns ``[0, cols // 2)`` hold
+G+, ``[cols // 2, 2 * (cols // 2))`` hold G-, and the tile subtracts. Partial sums
+of row blocks are added digitally. Devices outside the used rectangle of a block
+are never driven or read and are left as they are.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+
+from xbarlab.chipdrivers.crossbar import Crossbar
+from xbarlab.chipdrivers.factory import open_crossbar
+from xbarlab.chipdrivers.programming import write_verify
+from xbarlab.chipdrivers.tile_layout import Block, Segment, arrays_needed, core_spec, plan_layout
+from xbarlab.chipdrivers.tile_report import PartResult, ProgramReport
+from xbarlab.errors import ConfigError
+
+#: bound management divides the input by this factor per retry
+_RETRY_DIVISOR = 2
+
+
+class AnalogTile:
+    """A weight matrix W (out x in) on differential device pairs of one or more arrays.
+
+    Parameters
+    ----------
+    arrays : list of Crossbar
+        Arrays (cores) available to the tile, all of the same shape and readout.
+    pairs_per_weight : int
+        Device pairs per weight, k >= 1.
+    significance : float
+        Pair p has significance significance ** (k - 1 - p) (pair 0 most significant),
+        >= 1.
+    weight_scale : float, optional
+        Weight magnitude (weight units) mapped to g_range of the conductance window,
+        > 0. Default: max |W| of each programmed matrix. |W| may not exceed it.
+    g_range : float
+        Fraction of the window g_max - g_min that weight_scale maps to, 0 < g_range <= 1.
+    max_bound_retries : int
+        Times an input vector whose outputs saturated the ADC is repeated with its input
+        halved (rounded to a whole DAC level when the chip describes its DAC), >= 0.
+
+    Attributes
+    ----------
+    last_saturated : int
+        Outputs (vector, output) of the last forward/backward call that were still
+        saturated after bound management.
+    last_retries : int
+        Vector repetitions bound management needed in the last call.
+    report : ProgramReport or None
+        Outcome of the last :meth:`program`.
+    """
+
+    def __init__(
+        self,
+        arrays: list[Crossbar],
+        *,
+        pairs_per_weight: int = 1,
+        significance: float = 1.0,
+        weight_scale: float | None = None,
+        g_range: float = 0.8,
+        max_bound_retries: int = 3,
+    ):
+        self.arrays = list(arrays)
+        if not self.arrays:
+            raise ConfigError("an AnalogTile needs at least one array")
+        info = self.arrays[0].info
+        for k, a in enumerate(self.arrays):
+            i = a.info
+            if (i.rows, i.cols, i.mvm_shape) != (info.rows, info.cols, info.mvm_shape) or (
+                "differential_columns" in i.capabilities
+            ) != ("differential_columns" in info.capabilities):
+                raise ConfigError(
+                    f"array {k} ({i.backend}) has shape {i.shape} and MVM shape {i.mvm_shape}, "
+                    f"array 0 has {info.shape} and {info.mvm_shape}: a tile needs identical arrays"
+                )
+            if not {"mvm", "read", "pulse"} <= i.capabilities:
+                raise ConfigError(f"array {k} ({i.backend}) lacks read, pulse or mvm")
+        if int(pairs_per_weight) != pairs_per_weight or pairs_per_weight < 1:
+            raise ConfigError(f"pairs_per_weight must be an integer >= 1, got {pairs_per_weight!r}")
+        if not (np.isfinite(significance) and significance >= 1):
+            raise ConfigError(f"significance must be >= 1, got {significance!r}")
+        if weight_scale is not None and not (np.isfinite(weight_scale) and weight_scale > 0):
+            raise ConfigError(f"weight_scale must be > 0 (weight units), got {weight_scale!r}")
+        if not 0 < g_range <= 1:
+            raise ConfigError(f"g_range must be in (0, 1], got {g_range!r}")
+        self.info = info
+        self.differential = "differential_columns" in info.capabilities
+        if self.differential and info.mvm_shape[1] * 2 != info.cols:
+            raise ConfigError(f"differential chip with mvm_shape {info.mvm_shape}: expected cols/2")
+        self.pairs_per_weight = int(pairs_per_weight)
+        self.significance = float(significance)
+        k = self.pairs_per_weight
+        self._sig = np.array([self.significance ** (k - 1 - p) for p in range(k)])
+        self.weight_scale_option = weight_scale
+        self.g_range = float(g_range)
+        self.g_min = max(a.info.g_min for a in self.arrays)
+        self.g_max = min(a.info.g_max for a in self.arrays)
+        self.v_full_scale = self._full_scale_voltage()
+        self.max_bound_retries = max_bound_retries
+        self.shape: tuple[int, int] | None = None
+        self.weight_scale = float("nan")
+        self.g_scale = float("nan")
+        self.report: ProgramReport | None = None
+        self.last_saturated = 0
+        self.last_retries = 0
+        self._blocks: list[Block] = []
+        self._owned: list[Crossbar] = []
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def from_spec(cls, weights, spec: str, *, tolerance=None, max_iterations: int = 100, **options):
+        """Open as many cores of ``spec`` as a weight matrix needs and build a tile on them.
+
+        weights: a (out, in) shape, or the matrix itself (then it is also programmed).
+        spec: template passed through :func:`core_spec` per core. options: constructor
+        arguments of :class:`AnalogTile`; tolerance, max_iterations: see :meth:`program`.
+        The tile owns the cores and closes them in :meth:`close`. A 512 x 4096 layer on
+        the 64 differential 256 x 256 cores of a HERMES-like chip (seed 004)::
+
+            AnalogTile.from_spec(W, "emulator:pcm?periphery=hermes&differential=1&seed=1")
+        """
+        w = None if _is_shape(weights) else np.asarray(weights, dtype=np.float64)
+        shape = tuple(int(n) for n in (weights if w is None else w.shape))
+        if len(shape) != 2 or min(shape) < 1:
+            raise ConfigError(f"weights must be a (out, in) matrix or shape, got shape {shape}")
+        first = open_crossbar(core_spec(spec, 0))
+        pairs = options.get("pairs_per_weight", 1)
+        n = arrays_needed(shape, first.info.rows, first.info.cols, pairs)
+        arrays = [first]
+        try:
+            arrays += [open_crossbar(core_spec(spec, c)) for c in range(1, n)]
+            tile = cls(arrays, **options)
+            tile._owned = list(arrays)
+            if w is not None:
+                tile.program(w, tolerance=tolerance, max_iterations=max_iterations)
+        except BaseException:
+            for a in arrays:
+                a.close()
+            raise
+        return tile
+
+    def close(self) -> None:
+        """Close the arrays the tile opened itself (:meth:`from_spec`)."""
+        for a in self._owned:
+            a.close()
+        self._owned = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def max_bound_retries(self) -> int:
+        return self._retries
+
+    @max_bound_retries.setter
+    def max_bound_retries(self, value: int) -> None:
+        if int(value) != value or value < 0:
+            raise ConfigError(f"max_bound_retries must be an integer >= 0, got {value!r}")
+        self._retries = int(value)
+        self._scales = self._retry_scales(self._retries)
+
+    def _full_scale_voltage(self) -> np.float32:
+        """Input voltage in V that max |x| maps to: DAC full scale, within the read limit."""
+        v = min(_dac_range(a.info) for a in self.arrays)
+        v = min(v, *(a.info.limits.max_read_voltage for a in self.arrays))
+        v32 = np.float32(v)
+        return np.nextafter(v32, np.float32(0)) if v32 > v else v32
+
+    def _retry_scales(self, retries: int) -> np.ndarray:
+        """Input scale per attempt: 1, 1/2, 1/4 ...; on whole DAC levels when the DAC is known.
+
+        ChipInfo.periphery["dac_levels"] gives the DAC's levels per polarity; rounding the
+        scale to a whole level keeps a full-scale input exact instead of off by up to half
+        a level.
+        """
+        scales = float(_RETRY_DIVISOR) ** -np.arange(retries + 1, dtype=np.float64)
+        levels = int(self.info.periphery.get("dac_levels", 0) or 0)
+        if levels > 0:
+            scales = np.maximum(np.round(scales * levels), 1) / levels
+        return scales.astype(np.float32)
+
+    # -- programming --------------------------------------------------------------------
+    def program(self, weights, *, tolerance: float | None = None, max_iterations: int = 100):
+        """Program a weight matrix onto the arrays with closed-loop write-verify.
+
+        Parameters
+        ----------
+        weights : array_like
+            W, shape (out, in), weight units; |W| <= weight_scale.
+        tolerance : float, optional
+            Accepted conductance error per device in S (write_verify's default when None).
+        max_iterations : int
+            Write-verify iterations per pair and array.
+
+        Returns
+        -------
+        ProgramReport
+            Per-array results, the scales used and the read-back weight error.
+        """
+        w = np.asarray(weights, dtype=np.float64)
+        if w.ndim != 2 or min(w.shape) < 1 or not np.all(np.isfinite(w)):
+            raise ConfigError(f"weights must be a finite (out, in) matrix, got shape {w.shape}")
+        need = arrays_needed(w.shape, self.info.rows, self.info.cols, self.pairs_per_weight)
+        if need > len(self.arrays):
+            raise ConfigError(
+                f"a {w.shape[0]} x {w.shape[1]} weight matrix with {self.pairs_per_weight} "
+                f"pair(s) per weight needs {need} arrays of {self.info.rows} x {self.info.cols}; "
+                f"the tile has {len(self.arrays)}. Give more arrays or use AnalogTile.from_spec"
+            )
+        peak = float(np.max(np.abs(w)))
+        scale = peak if self.weight_scale_option is None else float(self.weight_scale_option)
+        if not scale > 0:
+            raise ConfigError("W is all zeros: pass weight_scale= to fix the conductance scale")
+        if peak > scale * (1 + 1e-6):
+            raise ConfigError(
+                f"max |W| = {peak:.6g} exceeds weight_scale = {scale:.6g}; clip W or raise "
+                "weight_scale"
+            )
+        self.shape = (int(w.shape[0]), int(w.shape[1]))
+        self._blocks = plan_layout(
+            self.shape, self.info.rows, self.info.cols, self.pairs_per_weight
+        )
+        self.weight_scale = scale
+        self.g_scale = self.g_range * (self.g_max - self.g_min) / scale
+        report = ProgramReport(scale, self.g_scale)
+        held = np.zeros_like(w)  # sum of sig_q * W_hat_q over the pairs programmed so far
+        total = self._sig.sum()
+        for p in range(self.pairs_per_weight):
+            later = self._sig[p + 1 :].sum()
+            target = (total * w - held - later * w) / self._sig[p]
+            for block in self._blocks:
+                for seg in block.segments:
+                    if seg.pair != p:
+                        continue
+                    t = target[seg.j0 : seg.j1, block.row0 : block.row1].T
+                    g = self._conductances(t)
+                    sel = self._devices(block, seg)
+                    xbar = self.arrays[block.array]
+                    res = write_verify(
+                        xbar, g, sel, tolerance=tolerance, max_iterations=max_iterations
+                    )
+                    report.parts.append(PartResult(block.array, p, res))
+                    got = self._weights_of(xbar.read(sel), seg.size)
+                    held[seg.j0 : seg.j1, block.row0 : block.row1] += self._sig[p] * got
+        report.max_abs_error = float(np.max(np.abs(held / total - w)))
+        self.report = report
+        return report
+
+    def _conductances(self, t: np.ndarray) -> np.ndarray:
+        """(G+ | G-) targets in S, shape (rows, 2 n), for weights t of shape (rows, n)."""
+        g = (
+            self.g_min
+            + np.concatenate([np.maximum(t, 0), np.maximum(-t, 0)], axis=1) * self.g_scale
+        )
+        lo, hi = _inside_float32(self.g_min, self.g_max)
+        return np.clip(g, lo, hi).astype(np.float32)
+
+    def _devices(self, block: Block, seg: Segment) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, cols) selection of a segment's devices: G+ columns, then G- columns."""
+        s = np.arange(seg.s0, seg.s0 + seg.size)
+        if self.differential:
+            cols = np.concatenate([2 * s, 2 * s + 1])
+        else:
+            cols = np.concatenate([s, self.info.cols // 2 + s])
+        return np.arange(block.n_rows)[:, None], cols[None, :]
+
+    def _weights_of(self, g: np.ndarray, n: int) -> np.ndarray:
+        """Weights (n, rows) of one pair from its read (G+ | G-) conductances (rows, 2 n)."""
+        g = g.astype(np.float64)
+        return ((g[:, :n] - g[:, n:]) / self.g_scale).T
+
+    def read_weights(self) -> np.ndarray:
+        """The weights W_hat (out, in) the devices hold now, from a conductance read."""
+        self._check_programmed()
+        w = np.zeros(self.shape)
+        for block in self._blocks:
+            for seg in block.segments:
+                g = self.arrays[block.array].read(self._devices(block, seg))
+                sig = self._sig[seg.pair]
+                w[seg.j0 : seg.j1, block.row0 : block.row1] += sig * self._weights_of(g, seg.size)
+        return w / self._sig.sum()
+
+    # -- MVM ----------------------------------------------------------------------------
+    def forward(self, x) -> np.ndarray:
+        """Y = X @ W.T in weight units (float32).
+
+        x: inputs, shape (in,) or (batch, in), any finite values; each vector is scaled
+        by its max |x| per array so that it spans the DAC full scale.
+        Returns shape (out,) or (batch, out).
+        """
+        x, single = self._batch(x, 1, "forward")
+        n_out = self.shape[0]
+        y = np.zeros((x.shape[0], n_out), dtype=np.float32)
+        sat = np.zeros(y.shape, dtype=bool)
+        self.last_retries = 0
+        for block in self._blocks:
+            xb = x[:, block.row0 : block.row1]
+            norm = np.max(np.abs(xb), axis=1)
+            live = np.flatnonzero(norm > 0)
+            if live.size == 0:
+                continue
+            u = np.zeros((live.size, self.info.rows), dtype=np.float32)
+            u[:, : block.n_rows] = xb[live] / norm[live, None]
+            m = max(s.s0 + s.size for s in block.segments)
+            take = partial(self._pair_outputs, m=m)
+            g, s = self._measure(self.arrays[block.array], u, False, take)
+            for seg in block.segments:
+                k = slice(seg.s0, seg.s0 + seg.size)
+                f = norm[live, None] * np.float32(self._sig[seg.pair] / self._unit())
+                y[live, seg.j0 : seg.j1] += g[:, k] * f
+                sat[live, seg.j0 : seg.j1] |= s[:, k]
+        self.last_saturated = int(np.count_nonzero(sat))
+        return y[0] if single else y
+
+    def backward(self, d) -> np.ndarray:
+        """D @ W in weight units (float32), through the transposed MVM.
+
+        d: output-side vectors, shape (out,) or (batch, out). Returns (in,) or (batch, in).
+        """
+        if "mvm_transpose" not in self.info.capabilities:
+            raise ConfigError(f"{self.info.backend!r} has no transposed MVM (mvm_transpose)")
+        d, single = self._batch(d, 0, "backward")
+        out = np.zeros((d.shape[0], self.shape[1]), dtype=np.float32)
+        sat = np.zeros(out.shape, dtype=bool)
+        self.last_retries = 0
+        half = self.info.cols // 2
+        n_drive = self.info.mvm_shape[1]
+        for block in self._blocks:
+            take = partial(_first, n=block.n_rows)
+            for seg in block.segments:
+                db = d[:, seg.j0 : seg.j1]
+                norm = np.max(np.abs(db), axis=1)
+                live = np.flatnonzero(norm > 0)
+                if live.size == 0:
+                    continue
+                v = db[live] / norm[live, None]
+                u = np.zeros((live.size, n_drive), dtype=np.float32)
+                u[:, seg.s0 : seg.s0 + seg.size] = v
+                if not self.differential:
+                    u[:, half + seg.s0 : half + seg.s0 + seg.size] = -v
+                g, s = self._measure(self.arrays[block.array], u, True, take)
+                f = norm[live, None] * np.float32(self._sig[seg.pair] / self._unit())
+                out[live, block.row0 : block.row1] += g * f
+                sat[live, block.row0 : block.row1] |= s
+        self.last_saturated = int(np.count_nonzero(sat))
+        return out[0] if single else out
+
+    def _pair_outputs(self, cur: np.ndarray, sat: np.ndarray, m: int):
+        """Currents (A) and saturation flags of the first m slots: G+ minus G-."""
+        if self.differential:
+            return cur[:, :m], sat[:, :m]
+        h = self.info.cols // 2
+        return cur[:, :m] - cur[:, h : h + m], sat[:, :m] | sat[:, h : h + m]
+
+    def _unit(self) -> float:
+        """g_scale times the sum of significances: S per weight unit of a combined output."""
+        return self.g_scale * float(self._sig.sum())
+
+    def _measure(self, xbar: Crossbar, u: np.ndarray, transpose: bool, take):
+        """Conductance sums in S (outputs / applied full-scale voltage) with bound management.
+
+        u: (n, inputs) float32 in [-1, 1]; take(currents, saturated) picks (and pairs) the
+        used outputs. Vectors with a saturated output are repeated at the next smaller
+        input scale; each saturated output takes the value of that repetition.
+        """
+        v = self.v_full_scale
+        cur, s = xbar.mvm(u * v, transpose=transpose, return_saturation=True)
+        g, s = take(cur, s)
+        g = g / v
+        todo = np.flatnonzero(s.any(axis=1))
+        for c in self._scales[1:]:
+            if todo.size == 0:
+                break
+            self.last_retries += int(todo.size)
+            vc = np.float32(v * c)
+            cur2, s2 = xbar.mvm(u[todo] * vc, transpose=transpose, return_saturation=True)
+            g2, s2 = take(cur2, s2)
+            was = s[todo]
+            g[todo] = np.where(was, g2 / vc, g[todo])
+            s[todo] = was & s2
+            todo = todo[s[todo].any(axis=1)]
+        return g, s
+
+    def _batch(self, x, axis: int, name: str) -> tuple[np.ndarray, bool]:
+        self._check_programmed()
+        n = self.shape[axis]
+        arr = np.asarray(x, dtype=np.float32)
+        if arr.ndim not in (1, 2) or arr.shape[-1] != n:
+            side = "in" if axis == 1 else "out"
+            raise ConfigError(
+                f"{name} input must have shape ({n},) or (batch, {n}) ({side} = {n} of the "
+                f"{self.shape[0]} x {self.shape[1]} weight matrix); got {arr.shape}"
+            )
+        if not np.all(np.isfinite(arr)):
+            raise ConfigError(f"{name} input holds NaN or infinity")
+        return arr.reshape(-1, n), arr.ndim == 1
+
+    def _check_programmed(self) -> None:
+        if self.shape is None:
+            raise ConfigError("the tile holds no weights yet: call program(W) first")
+
+
+def _dac_range(info) -> float:
+    """DAC full scale in V from the chip's description, else its read voltage."""
+    return float(info.periphery.get("dac_range_V", info.v_read))
+
+
+def _first(cur: np.ndarray, sat: np.ndarray, n: int):
+    """Currents and saturation flags of the first n outputs."""
+    return cur[:, :n], sat[:, :n]
+
+
+def _is_shape(value) -> bool:
+    return isinstance(value, tuple) and all(isinstance(n, int | np.integer) for n in value)
+
+
+def _inside_float32(lo: float, hi: float) -> tuple[np.float32, np.float32]:
+    """float32 bounds that lie inside [lo, hi] (write_verify compares float32 targets)."""
+    lo32, hi32 = np.float32(lo), np.float32(hi)
+    if lo32 < lo:
+        lo32 = np.nextafter(lo32, np.float32(np.inf))
+    if hi32 > hi:
+        hi32 = np.nextafter(hi32, np.float32(0))
+    return lo32, hi32
