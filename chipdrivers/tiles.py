@@ -324,25 +324,32 @@ class AnalogTile:
         """
         x, single = self._batch(x, 1, "forward")
         n_out = self.shape[0]
-        y = np.zeros((x.shape[0], n_out), dtype=np.float32)
+        one_pass = len(self._blocks) == 1 and len(self._blocks[0].segments) == 1
+        y = (np.empty if one_pass else np.zeros)((x.shape[0], n_out), dtype=np.float32)
         sat = np.zeros(y.shape, dtype=bool)
         self.last_retries = 0
         for block in self._blocks:
-            xb = x[:, block.row0 : block.row1]
-            norm = np.max(np.abs(xb), axis=1)
-            live = np.flatnonzero(norm > 0)
-            if live.size == 0:
+            norm, live = _norms(x[:, block.row0 : block.row1], "forward")
+            if live is not None and live.size == 0:
                 continue
-            u = np.zeros((live.size, self.info.rows), dtype=np.float32)
-            u[:, : block.n_rows] = xb[live] / norm[live, None]
-            m = max(s.s0 + s.size for s in block.segments)
+            xb = x[:, block.row0 : block.row1] if live is None else x[live, block.row0 : block.row1]
+            u = _scaled(xb, self.v_full_scale / norm, self.info.rows)
+            m = max(seg.s0 + seg.size for seg in block.segments)
             take = partial(self._pair_outputs, m=m)
             g, s = self._measure(self.arrays[block.array], u, False, take)
+            rows = slice(None) if live is None else live
             for seg in block.segments:
                 k = slice(seg.s0, seg.s0 + seg.size)
-                f = norm[live, None] * np.float32(self._sig[seg.pair] / self._unit())
-                y[live, seg.j0 : seg.j1] += g[:, k] * f
-                sat[live, seg.j0 : seg.j1] |= s[:, k]
+                f = (norm * np.float32(self._sig[seg.pair] / self._unit()))[:, None]
+                if one_pass and live is None:
+                    np.multiply(g[:, k], f, out=y)
+                elif one_pass:
+                    y[live] = g[:, k] * f
+                else:
+                    y[rows, seg.j0 : seg.j1] += g[:, k] * f
+                sat[rows, seg.j0 : seg.j1] |= s[:, k]
+        if one_pass and live is not None:
+            y[np.setdiff1d(np.arange(y.shape[0]), live)] = 0.0
         self.last_saturated = int(np.count_nonzero(sat))
         return y[0] if single else y
 
@@ -367,7 +374,7 @@ class AnalogTile:
                 live = np.flatnonzero(norm > 0)
                 if live.size == 0:
                     continue
-                v = db[live] / norm[live, None]
+                v = db[live] * (self.v_full_scale / norm[live])[:, None]
                 u = np.zeros((live.size, n_drive), dtype=np.float32)
                 u[:, seg.s0 : seg.s0 + seg.size] = v
                 if not self.differential:
@@ -393,21 +400,22 @@ class AnalogTile:
     def _measure(self, xbar: Crossbar, u: np.ndarray, transpose: bool, take):
         """Conductance sums in S (outputs / applied full-scale voltage) with bound management.
 
-        u: (n, inputs) float32 in [-1, 1]; take(currents, saturated) picks (and pairs) the
+        u: (n, inputs) float32 voltages, |u| <= v_full_scale; take(currents, saturated)
+        picks (and pairs) the
         used outputs. Vectors with a saturated output are repeated at the next smaller
         input scale; each saturated output takes the value of that repetition.
         """
         v = self.v_full_scale
-        cur, s = xbar.mvm(u * v, transpose=transpose, return_saturation=True)
+        cur, s = xbar.mvm(u, transpose=transpose, return_saturation=True)
         g, s = take(cur, s)
-        g = g / v
+        g *= np.float32(1.0 / v)
         todo = np.flatnonzero(s.any(axis=1))
         for c in self._scales[1:]:
             if todo.size == 0:
                 break
             self.last_retries += int(todo.size)
             vc = np.float32(v * c)
-            cur2, s2 = xbar.mvm(u[todo] * vc, transpose=transpose, return_saturation=True)
+            cur2, s2 = xbar.mvm(u[todo] * c, transpose=transpose, return_saturation=True)
             g2, s2 = take(cur2, s2)
             was = s[todo]
             g[todo] = np.where(was, g2 / vc, g[todo])
@@ -425,13 +433,34 @@ class AnalogTile:
                 f"{name} input must have shape ({n},) or (batch, {n}) ({side} = {n} of the "
                 f"{self.shape[0]} x {self.shape[1]} weight matrix); got {arr.shape}"
             )
-        if not np.all(np.isfinite(arr)):
-            raise ConfigError(f"{name} input holds NaN or infinity")
         return arr.reshape(-1, n), arr.ndim == 1
 
     def _check_programmed(self) -> None:
         if self.shape is None:
             raise ConfigError("the tile holds no weights yet: call program(W) first")
+
+
+def _scaled(x: np.ndarray, factor: np.ndarray, width: int) -> np.ndarray:
+    """x times a per-vector factor, zero-padded to ``width`` inputs (float32, one pass)."""
+    if x.shape[1] == width:
+        return np.multiply(x, factor[:, None].astype(np.float32))
+    u = np.zeros((x.shape[0], width), dtype=np.float32)
+    np.multiply(x, factor[:, None].astype(np.float32), out=u[:, : x.shape[1]])
+    return u
+
+
+def _norms(x: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """max |x| per vector (two reductions, no temporary) and the vectors that are not zero.
+
+    live is None when every vector is non-zero (no fancy indexing needed).
+    """
+    norm = np.maximum(x.max(axis=1), -x.min(axis=1))
+    if not np.all(np.isfinite(norm)):
+        raise ConfigError(f"{name} input holds NaN or infinity")
+    if np.all(norm > 0):
+        return norm, None
+    live = np.flatnonzero(norm > 0)
+    return norm[live], live
 
 
 def _dac_range(info) -> float:

@@ -8,8 +8,8 @@ launch costs more than the work) and a parallel driver splits large ones over th
 numba threads. ``tables`` is :data:`xbarlab.emulator.rng.ZIGGURAT`, passed as an argument
 because numba cannot cache parallel functions that read global arrays.
 Noise comes from the counter-based ziggurat of
-:mod:`xbarlab.emulator.rng`, keyed per call, element (b, k) at counter b*m + k, so
-results do not depend on the thread count.
+:mod:`xbarlab.emulator.rng`, keyed per call: element (b, k) is a component of pair
+``pair_counter(b, k, m)``, so results do not depend on the thread count.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from xbarlab.emulator.rng import normal, splitmix64
+from xbarlab.emulator.rng import normal2, pair_counter, splitmix64
 
 #: batches with fewer elements than this run on one thread
 PARALLEL_MIN_ELEMENTS = 1 << 15
@@ -33,6 +33,7 @@ _HALF = np.float32(0.5)
 @njit(cache=True, inline="always")
 def _dac_rows(lo, hi, x, v_range, levels, stochastic, noise, key, out, tables):
     n = x.shape[1]
+    kn, wn, fn = tables
     inv = np.float32(1.0 / v_range)
     vr = np.float32(v_range)
     lv = np.float32(levels)
@@ -48,9 +49,13 @@ def _dac_rows(lo, hi, x, v_range, levels, stochastic, noise, key, out, tables):
                     v = np.float32(math.floor(v * lv + u)) / lv
                 else:
                     v = np.float32(math.floor(v * lv + _HALF)) / lv
-            if noise > 0.0:
-                v += ns * normal(key, b * n + j, tables)
             out[b, j] = v * vr
+        if noise > 0.0:
+            for j in range(0, n, 2):
+                z0, z1 = normal2(key, pair_counter(b, j, n), kn, wn, fn)
+                out[b, j] += ns * vr * z0
+                if j + 1 < n:
+                    out[b, j + 1] += ns * vr * z1
 
 
 @njit(cache=True)
@@ -78,8 +83,10 @@ def dac_kernel_parallel(x, v_range, levels, stochastic, noise, key, out, tables,
 @njit(cache=True, inline="always")
 def _adc_rows(lo, hi, y, var, gain, offset, noise_std, lsb, codes, key, out, saturated, tables):
     m = y.shape[1]
+    kn, wn, fn = tables
     with_var = var.size > 0
     n2 = np.float32(noise_std * noise_std)
+    ns = np.float32(noise_std)
     noisy = with_var or noise_std > 0
     quantise = codes > 0
     inv = np.float32(1.0 / lsb)
@@ -89,9 +96,16 @@ def _adc_rows(lo, hi, y, var, gain, offset, noise_std, lsb, codes, key, out, sat
     z = np.zeros(m, dtype=np.float32)
     for b in range(lo, hi):
         if noisy:
-            for k in range(m):
-                s2 = n2 + var[b, k] if with_var else n2
-                z[k] = math.sqrt(s2) * normal(key, b * m + k, tables)
+            for k in range(0, m, 2):
+                z[k], z1 = normal2(key, pair_counter(b, k, m), kn, wn, fn)
+                if k + 1 < m:
+                    z[k + 1] = z1
+            if with_var:
+                for k in range(m):
+                    z[k] *= math.sqrt(n2 + var[b, k])
+            else:
+                for k in range(m):
+                    z[k] *= ns
         for k in range(m):
             v = gain[k] * (y[b, k] + z[k]) + offset[k]
             if quantise:

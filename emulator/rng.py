@@ -10,9 +10,10 @@ transform. Results are independent of thread count and order.
 
 Two transforms: :func:`normal_pair` (Box-Muller: two normals for a log, a sqrt and
 a sin/cos; uniforms have 24 bits, so |z| <= 5.77, a truncated tail of probability
-8e-9) and :func:`normal` (the ziggurat of Marsaglia & Tsang, J. Stat. Softw. 5(8),
-2000: exact, and ~99% of draws cost one hash, one compare and one multiply, which
-is what output-noise kernels running beside a BLAS product can afford). Tests check
+8e-9) and :func:`normal2` (the ziggurat of Marsaglia & Tsang, J. Stat. Softw. 5(8),
+2000, on 25-bit values: exact up to that resolution, and ~97% of draws cost half a
+hash, a compare and a multiply, which is what output-noise kernels running beside
+a BLAS product can afford). Tests check
 moments, tails and quantiles of both against N(0, 1).
 """
 
@@ -65,9 +66,10 @@ def fill_normals(key, out):
             out[2 * c + 1] = z1
 
 
-def _ziggurat_tables(layers: int = 128):
-    """Marsaglia & Tsang (2000) tables for the normal density with 128 layers."""
-    m1 = 2.0**31
+def _ziggurat_tables(layers: int = 128, value_bits: int = 25):
+    """Marsaglia & Tsang (2000) tables for the normal density, for ``value_bits``-bit
+    signed integers (the paper's 32-bit tables scaled by 2^(value_bits - 32))."""
+    m1 = 2.0 ** (value_bits - 1)
     dn = tn = 3.442619855899
     vn = 9.91256303526217e-3
     kn = np.zeros(layers, dtype=np.int64)
@@ -86,24 +88,25 @@ def _ziggurat_tables(layers: int = 128):
     return kn, wn, fn
 
 
-#: the ziggurat tables (kn, wn, fn); kernels pass them down as an argument because
-#: numba cannot cache parallel functions that read global arrays
+#: ziggurat tables (kn, wn, fn) for 25-bit values; kernels take them as arguments,
+#: unpacked once outside their loops (numba cannot cache parallel functions that read
+#: global arrays, and unpacking a tuple of arrays per element costs reference counts)
 ZIGGURAT = _ziggurat_tables()
 _ZIG_R = 3.442619855899  # start of the tail
 _MASK32 = np.uint64(0xFFFFFFFF)
-_SIGN32 = np.int64(1 << 31)
-_TWO32 = np.int64(1 << 32)
-_MASK7 = np.uint64(127)
 _S32 = np.uint64(32)
 _S11 = np.uint64(11)
+_LAYER = np.int64(127)
+_S7 = np.int64(7)
 _INV53 = 1.0 / (1 << 53)
 _SLOW_SALT = np.uint64(0xD1B54A32D192ED03)
 
 
 @njit(cache=True, inline="always")
-def _signed32(h):
-    v = np.int64(h & _MASK32)
-    return v - _TWO32 if v >= _SIGN32 else v
+def _split(word):
+    """A 32-bit word as a 25-bit signed value and a 7-bit layer index."""
+    v = np.int64(np.int32(np.uint32(word)))
+    return v >> _S7, v & _LAYER
 
 
 @njit(cache=True, inline="always")
@@ -113,9 +116,8 @@ def _uniform(h):
 
 
 @njit(cache=True)
-def _normal_slow(key, counter, hz, iz, tables):
-    """Ziggurat rejection and tail, drawing more numbers from a per-counter sub-stream."""
-    kn, wn, fn = tables
+def _normal_slow(key, counter, hz, iz, kn, wn, fn):
+    """Ziggurat rejection and tail, drawing more numbers from a per-draw sub-stream."""
     sub = splitmix64(key ^ _SLOW_SALT, np.uint64(counter))
     draw = np.uint64(0)
     while True:
@@ -133,37 +135,55 @@ def _normal_slow(key, counter, hz, iz, tables):
         if fn[iz] + u * (fn[iz - 1] - fn[iz]) < math.exp(-0.5 * x * x):
             return x
         draw += _ONE
-        h = splitmix64(sub, draw)
-        hz = _signed32(h)
-        iz = np.int64((h >> _S32) & _MASK7)
+        hz, iz = _split(splitmix64(sub, draw) & _MASK32)
         if abs(hz) < kn[iz]:
             return hz * wn[iz]
 
 
 @njit(cache=True, inline="always")
-def normal(key, counter, tables):
-    """One float32 standard normal at stream position ``counter`` (ziggurat, exact).
-
-    tables: :data:`ZIGGURAT`.
-    """
-    kn, wn, _ = tables
-    h = splitmix64(key, np.uint64(counter))
-    hz = _signed32(h)
-    iz = np.int64((h >> _S32) & _MASK7)  # layer from bits independent of hz
+def _one(key, draw, word, kn, wn, fn):
+    hz, iz = _split(word)
     if abs(hz) < kn[iz]:
         return np.float32(hz * wn[iz])
-    return np.float32(_normal_slow(key, counter, hz, iz, tables))
+    return np.float32(_normal_slow(key, draw, hz, iz, kn, wn, fn))
+
+
+@njit(cache=True, inline="always")
+def normal2(key, counter, kn, wn, fn):
+    """Two independent float32 standard normals at stream position ``counter``.
+
+    Ziggurat (exact): ~99% of draws cost half a hash, a compare and a multiply.
+    kn, wn, fn: the arrays of :data:`ZIGGURAT`.
+    """
+    c = np.uint64(counter)
+    h = splitmix64(key, c)
+    z0 = _one(key, c + c, h & _MASK32, kn, wn, fn)
+    z1 = _one(key, c + c + _ONE, h >> _S32, kn, wn, fn)
+    return z0, z1
+
+
+@njit(cache=True, inline="always")
+def pair_counter(b, k, m):
+    """Counter of the normal pair holding element (b, k) of a (batch, m) array; the
+    element is component k % 2 (rows start on a fresh pair)."""
+    return b * ((m + 1) // 2) + k // 2
 
 
 @njit(cache=True, parallel=True)
-def _fill_ziggurat(key, out, tables):
-    for c in prange(out.size):
-        out[c] = normal(key, c, tables)
+def _fill_rows(key, out, kn, wn, fn):
+    m = out.shape[1]
+    for b in prange(out.shape[0]):
+        for k in range(0, m, 2):
+            z0, z1 = normal2(key, pair_counter(b, k, m), kn, wn, fn)
+            out[b, k] = z0
+            if k + 1 < m:
+                out[b, k + 1] = z1
 
 
 def fill_ziggurat(key: np.uint64, out: np.ndarray) -> None:
-    """Fill a 1-D float32 array: out[c] = normal(key, c, ZIGGURAT)."""
-    _fill_ziggurat(key, out, ZIGGURAT)
+    """Fill a float32 array (1-D, or 2-D in the row layout of :func:`pair_counter`)."""
+    rows = out.reshape(1, -1) if out.ndim == 1 else out
+    _fill_rows(key, rows, *ZIGGURAT)
 
 
 def new_key(rng: np.random.Generator) -> np.uint64:

@@ -13,8 +13,9 @@ KEY = np.uint64(0xC0FFEE)
 NO_VAR = np.empty((0, 0), dtype=np.float32)
 
 
-def ziggurat(n: int) -> np.ndarray:
-    z = np.empty(n, dtype=np.float32)
+def ziggurat(shape) -> np.ndarray:
+    """The normals a kernel draws for an array of this shape (row layout of the kernels)."""
+    z = np.empty(shape, dtype=np.float32)
     fill_ziggurat(KEY, z)
     return z
 
@@ -24,7 +25,7 @@ def ref_dac(x, v_range, levels, noise):
     if levels:
         v = np.floor(np.clip(v, -1, 1) * levels + 0.5) / levels
     if noise:
-        v = v + noise * ziggurat(x.size).reshape(x.shape)
+        v = v + noise * ziggurat(x.shape)
     return v * v_range
 
 
@@ -51,7 +52,7 @@ def test_dac_stochastic_rounding_is_unbiased_and_on_the_grid():
 
 def ref_adc(y, var, gain, offset, noise, lsb, codes):
     s2 = noise**2 + (var if var.size else 0.0)
-    v = gain * (y + np.sqrt(s2) * ziggurat(y.size).reshape(y.shape)) + offset
+    v = gain * (y + np.sqrt(s2) * ziggurat(y.shape)) + offset
     if not codes:
         return v, np.zeros(v.shape, bool)
     q = np.floor(v / lsb + 0.5)
