@@ -34,6 +34,7 @@ are never driven or read and are left as they are.
 
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import numpy as np
@@ -454,10 +455,12 @@ def _norms(x: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray | None]:
 
     live is None when every vector is non-zero (no fancy indexing needed).
     """
+    if x.shape[0] == 0:
+        return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.intp)
     norm = np.maximum(x.max(axis=1), -x.min(axis=1))
-    if not np.all(np.isfinite(norm)):
+    if not math.isfinite(norm.max()):
         raise ConfigError(f"{name} input holds NaN or infinity")
-    if np.all(norm > 0):
+    if norm.min() > 0:
         return norm, None
     live = np.flatnonzero(norm > 0)
     return norm[live], live

@@ -19,7 +19,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from xbarlab.emulator.rng import normal2, pair_counter, splitmix64
+from xbarlab.emulator.rng import fill_row, pair_counter, splitmix64
 
 #: batches with fewer elements than this run on one thread
 PARALLEL_MIN_ELEMENTS = 1 << 15
@@ -30,10 +30,11 @@ _UNIFORM_SALT = np.uint64(0x8CB92BA72F3D8DD7)
 _HALF = np.float32(0.5)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _dac_rows(lo, hi, x, v_range, levels, stochastic, noise, key, out, tables):
     n = x.shape[1]
     kn, wn, fn = tables
+    z = np.zeros(n, dtype=np.float32)
     inv = np.float32(1.0 / v_range)
     vr = np.float32(v_range)
     lv = np.float32(levels)
@@ -51,14 +52,12 @@ def _dac_rows(lo, hi, x, v_range, levels, stochastic, noise, key, out, tables):
                     v = np.float32(math.floor(v * lv + _HALF)) / lv
             out[b, j] = v * vr
         if noise > 0.0:
-            for j in range(0, n, 2):
-                z0, z1 = normal2(key, pair_counter(b, j, n), kn, wn, fn)
-                out[b, j] += ns * vr * z0
-                if j + 1 < n:
-                    out[b, j + 1] += ns * vr * z1
+            fill_row(key, pair_counter(b, 0, n), z, kn, wn, fn)
+            for j in range(n):
+                out[b, j] += ns * vr * z[j]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def dac_kernel(x, v_range, levels, stochastic, noise, key, out, tables):
     """Quantised input voltages in V.
 
@@ -70,7 +69,7 @@ def dac_kernel(x, v_range, levels, stochastic, noise, key, out, tables):
     _dac_rows(0, x.shape[0], x, v_range, levels, stochastic, noise, key, out, tables)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def dac_kernel_parallel(x, v_range, levels, stochastic, noise, key, out, tables, parts):
     """:func:`dac_kernel` with the batch split into ``parts`` (one per numba thread)."""
     batch = x.shape[0]
@@ -80,7 +79,7 @@ def dac_kernel_parallel(x, v_range, levels, stochastic, noise, key, out, tables,
         _dac_rows(lo, hi, x, v_range, levels, stochastic, noise, key, out, tables)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _adc_rows(lo, hi, y, var, gain, offset, noise_std, lsb, codes, key, out, saturated, tables):
     m = y.shape[1]
     kn, wn, fn = tables
@@ -96,10 +95,7 @@ def _adc_rows(lo, hi, y, var, gain, offset, noise_std, lsb, codes, key, out, sat
     z = np.zeros(m, dtype=np.float32)
     for b in range(lo, hi):
         if noisy:
-            for k in range(0, m, 2):
-                z[k], z1 = normal2(key, pair_counter(b, k, m), kn, wn, fn)
-                if k + 1 < m:
-                    z[k + 1] = z1
+            fill_row(key, pair_counter(b, 0, m), z, kn, wn, fn)
             if with_var:
                 for k in range(m):
                     z[k] *= math.sqrt(n2 + var[b, k])
@@ -117,7 +113,7 @@ def _adc_rows(lo, hi, y, var, gain, offset, noise_std, lsb, codes, key, out, sat
             out[b, k] = v
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def adc_kernel(y, var, gain, offset, noise_std, lsb, codes, key, out, saturated, tables):
     """Noisy, mismatched, quantised output currents in A, and per-output saturation flags.
 
@@ -135,7 +131,7 @@ def adc_kernel(y, var, gain, offset, noise_std, lsb, codes, key, out, saturated,
     )
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def adc_kernel_parallel(
     y, var, gain, offset, noise_std, lsb, codes, key, out, saturated, tables, parts
 ):

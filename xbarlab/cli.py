@@ -108,6 +108,55 @@ def demo(spec: str, as_json: bool, n_levels: int, n_reads: int):
         click.echo(_summary(result))
 
 
+@main.group()
+def bench():
+    """Benchmarks that print JSON with ratios against baselines measured in the same run."""
+
+
+@bench.command("mvm")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object (the default prints a table)."
+)
+@click.option(
+    "--sizes", default="256,512,1024", show_default=True, help="Comma-separated square array sizes."
+)
+@click.option(
+    "--batches", default="1,64,1024", show_default=True, help="Comma-separated batch sizes."
+)
+@_friendly_errors
+def bench_mvm(as_json: bool, sizes: str, batches: str):
+    """Analog MVM through tiles (modes ideal, io, device) against numpy's X @ W.T."""
+    from xbarlab.chipdrivers.mvm_bench import bench as run
+
+    report = run(
+        _int_list(sizes, "--sizes"),
+        _int_list(batches, "--batches"),
+        progress=None if as_json else lambda line: click.echo(line, err=True),
+    )
+    if as_json:
+        click.echo(json.dumps(report))
+        return
+    click.echo(f"numba compile/cache load: {report['compile_s']:.2f} s")
+    click.echo(f"{'size':>6} {'batch':>6} {'mode':>7} {'ms':>9} {'numpy ms':>9} {'ratio':>6}")
+    for r in report["results"]:
+        click.echo(
+            f"{r['rows']:>6} {r['batch']:>6} {r['mode']:>7} {r['ms']:>9.3f} "
+            f"{r['baseline_ms']:>9.3f} {r['ratio']:>6.2f}"
+        )
+
+
+def _int_list(text: str, option: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(
+            f"expected comma-separated integers, got {text!r}", param_hint=option
+        ) from None
+    if not values or min(values) < 1:
+        raise click.BadParameter(f"expected positive integers, got {text!r}", param_hint=option)
+    return values
+
+
 class _ProgressBars:
     """Event subscriber showing one tqdm bar per progress message (on stderr)."""
 

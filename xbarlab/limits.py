@@ -7,6 +7,7 @@ the value, and the device state is untouched. Validators raise; they never clamp
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -102,15 +103,16 @@ class SafetyLimits:
         v = np.asarray(voltage)
         if v.size == 0:
             return
-        if not np.issubdtype(v.dtype, np.number):
+        kind = v.dtype.kind
+        if kind not in "fiu":
             raise ConfigError(f"{what} must be numbers in V, got dtype {v.dtype}")
         peak = max(float(v.max()), -float(v.min()))
-        if not np.isfinite(peak):
+        if not math.isfinite(peak):
             raise ConfigError(f"{what} must be finite; the input holds NaN or infinity")
         # compare at the input's precision: 0.3 V in float32 is 0.30000001
         limit = self.max_read_voltage
-        if np.issubdtype(v.dtype, np.floating):
-            limit = float(np.asarray(limit, dtype=v.dtype))
+        if kind == "f":
+            limit = float(v.dtype.type(limit))
         if peak > limit:
             raise SafetyError("max_read_voltage", peak, self.max_read_voltage, "V", what)
 
