@@ -31,3 +31,4 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	find . -path ./$(VENV) -prune -o -name '*.nb[ic]' -print | xargs rm -f

@@ -12,24 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import numpy as np
 
 from xbarlab.chipdrivers import open_crossbar
+from xbarlab.timing import median_ms
 
 SIZES = ((256, 256), (1024, 1024))
-
-
-def median_ms(fn, repeats: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(times))
 
 
 def bench_size(rows: int, cols: int, repeats: int) -> dict:

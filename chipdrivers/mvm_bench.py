@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from xbarlab.chipdrivers.tiles import AnalogTile
+from xbarlab.timing import median_ms
 
 #: spec parameters of each mode (square differential chips of n x 2n devices)
 MODES = {
@@ -32,17 +33,6 @@ SIZES = (256, 512, 1024)
 BATCHES = (1, 64, 1024)
 #: a deployed chip: the MVM runs an hour after programming
 _SETTLE_S = 3600.0
-
-
-def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(times))
 
 
 def _repeats(n: int, batch: int) -> int:

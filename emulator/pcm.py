@@ -146,25 +146,19 @@ class PCMArray:
         self.q_s = np.empty(n, dtype=np.float32)
         self.pulse_count = np.zeros(n, dtype=np.uint32)
         ev = self._new_event(0.0)
-        K.pulse_kernel(
+        amp, drive = np.array([p.v_reset]), np.zeros(1, np.float32)
+        no_drift = np.zeros(1, np.float32)
+        self._pulse_kernel(
             self._all,
             n,
-            np.array([p.v_reset]),
-            np.zeros(1, np.float32),
+            amp,
+            drive,
             1,
             ev,
-            np.zeros(1, np.float32),
-            self._c,
+            no_drift,
             new_key(rng),
-            self.g_prog,
-            self.event,
-            self.nu,
-            self.q_s,
-            self.g_sat,
-            self.sens,
             power_up_flags,
             power_up_cycles.astype(np.uint32),
-            self.pulse_count,
         )
         self.pulse_count[:] = 0
         self.flags |= power_up_flags & K.STUCK
@@ -313,7 +307,7 @@ class PCMArray:
         self._version += 1
         self._t_last_pulse = t_start + duration
         with _threads_for(n * count):
-            K.pulse_kernel(
+            self._pulse_kernel(
                 idx,
                 n,
                 amplitude,
@@ -321,19 +315,35 @@ class PCMArray:
                 count,
                 ev,
                 log_t,
-                self._c,
                 new_key(self._rng),
-                self.g_prog,
-                self.event,
-                self.nu,
-                self.q_s,
-                self.g_sat,
-                self.sens,
                 self.flags,
                 self.cycles_left,
-                self.pulse_count,
             )
         self.clock.advance(duration)
+
+    def _pulse_kernel(self, idx, n, amplitude, drive, count, ev, log_t, key, flags, cycles):
+        """pcm_kernels.pulse_kernel on this array's state (flags and cycles passed in, so
+        fabrication can run it on provisional copies)."""
+        K.pulse_kernel(
+            idx,
+            n,
+            amplitude,
+            drive,
+            count,
+            ev,
+            log_t,
+            self._c,
+            key,
+            self.g_prog,
+            self.event,
+            self.nu,
+            self.q_s,
+            self.g_sat,
+            self.sens,
+            flags,
+            cycles,
+            self.pulse_count,
+        )
 
     def mvm(self, x: np.ndarray, transpose: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Output currents in A and ADC saturation flags for input voltages x in V.
