@@ -19,7 +19,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from xbarlab.emulator.rng import fill_row, pair_counter, splitmix64
+from xbarlab.emulator.rng import fill_fast, fill_row, pair_counter, redraw_rows, splitmix64
 
 #: batches with fewer elements than this run on one thread
 PARALLEL_MIN_ELEMENTS = 1 << 15
@@ -92,18 +92,17 @@ def _adc_rows(lo, hi, y, var, gain, offset, noise_std, lsb, codes, key, out, sat
     step = np.float32(lsb)
     low = np.float32(-codes)
     top = np.float32(codes - 1)
-    z = np.zeros(m, dtype=np.float32)
+    if noisy:  # the normals go into out first, then out is overwritten row by row
+        for b in range(lo, hi):
+            fill_fast(key, pair_counter(b, 0, m), out[b], kn, wn)
+        redraw_rows(key, out, lo, hi, kn, wn, fn)
     for b in range(lo, hi):
-        if noisy:
-            fill_row(key, pair_counter(b, 0, m), z, kn, wn, fn)
-            if with_var:
-                for k in range(m):
-                    z[k] *= math.sqrt(n2 + var[b, k])
-            else:
-                for k in range(m):
-                    z[k] *= ns
         for k in range(m):
-            v = gain[k] * (y[b, k] + z[k]) + offset[k]
+            v = y[b, k]
+            if noisy:
+                s = math.sqrt(n2 + var[b, k]) if with_var else ns
+                v += s * out[b, k]
+            v = gain[k] * v + offset[k]
             if quantise:
                 q = np.float32(math.floor(v * inv + _HALF))
                 saturated[b, k] = (q > top) | (q < low)

@@ -169,14 +169,11 @@ def normal2(key, counter, kn, wn, fn):
 _NAN32 = np.float32(np.nan)
 
 
-@njit(cache=True)
-def fill_row(key, base, z, kn, wn, fn):
-    """z[k] = component k % 2 of normal2(key, base + k // 2), for a whole row.
-
-    Two passes: a call-free loop over the fast path that marks the rejected draws
-    (about 3%) with NaN, then a scan that sends those through the slow path. Keeping
-    calls and bookkeeping out of the hot loop lets it stay tight (~2.5 ns a normal).
-    """
+@njit(cache=True, inline="always")
+def fill_fast(key, base, z, kn, wn):
+    """The fast path of :func:`fill_row` alone: accepted draws, NaN where a draw needs
+    the slow path (about 1.5%). Call-free, so the loop stays tight (~2.5 ns a normal);
+    :func:`redraw_rows` or :func:`fill_row` finish the NaNs."""
     m = z.size
     b = np.uint64(base)
     for k in range(0, m - 1, 2):
@@ -188,18 +185,36 @@ def fill_row(key, base, z, kn, wn, fn):
     if m % 2:
         hz, iz = _split(splitmix64(key, b + np.uint64(m >> 1)) & _MASK32)
         z[m - 1] = np.float32(hz * wn[iz]) if abs(hz) < kn[iz] else _NAN32
-    _redraw_rejected(key, b, z, kn, wn, fn)
+
+
+@njit(cache=True, inline="always")
+def _redraw(key, base, z, k, kn, wn, fn):
+    c = np.uint64(base) + np.uint64(k >> 1)
+    h = splitmix64(key, c)
+    hz, iz = _split(h & _MASK32 if k % 2 == 0 else h >> _S32)
+    return np.float32(_normal_slow(key, c + c + np.uint64(k % 2), hz, iz, kn, wn, fn))
 
 
 @njit(cache=True)
-def _redraw_rejected(key, b, z, kn, wn, fn):
-    """The slow path for the draws fill_row marked NaN (a separate, non-inlined call)."""
+def fill_row(key, base, z, kn, wn, fn):
+    """z[k] = component k % 2 of normal2(key, base + k // 2), for a whole 1-D row."""
+    fill_fast(key, base, z, kn, wn)
     for k in range(z.size):
         if z[k] != z[k]:
-            c = b + np.uint64(k >> 1)
-            h = splitmix64(key, c)
-            hz, iz = _split(h & _MASK32 if k % 2 == 0 else h >> _S32)
-            z[k] = np.float32(_normal_slow(key, c + c + np.uint64(k % 2), hz, iz, kn, wn, fn))
+            z[k] = _redraw(key, base, z, k, kn, wn, fn)
+
+
+@njit(cache=True)
+def redraw_rows(key, z, lo, hi, kn, wn, fn):
+    """Finish rows lo..hi of a (batch, m) array filled by :func:`fill_fast` in the row
+    layout of :func:`pair_counter`: the slow path for every NaN, in one call."""
+    m = z.shape[1]
+    for b in range(lo, hi):
+        base = pair_counter(b, 0, m)
+        row = z[b]
+        for k in range(m):
+            if row[k] != row[k]:
+                row[k] = _redraw(key, base, row, k, kn, wn, fn)
 
 
 @njit(cache=True, inline="always")
