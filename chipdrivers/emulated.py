@@ -95,7 +95,7 @@ def _periphery_info(pp: peripherals.PeripheralParams, g_max: float) -> dict:
     return {
         "dac_range_V": pp.dac_range,
         "dac_levels": pp.dac_levels,
-        "adc_full_scale_A": full if pp.adc_codes else float("inf"),
+        "adc_full_scale_A": full if pp.adc_codes else None,  # None: no ADC range
         "adc_lsb_A": pp.adc_lsb(g_max) if pp.adc_codes else 0.0,
         "output_noise_A": pp.out_noise * pp.unit_current(g_max),
         "gain_std": pp.gain_std,

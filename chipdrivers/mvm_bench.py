@@ -7,7 +7,7 @@ reference simulators) and ``device`` (``io`` plus per-device read noise and
 column gain/offset mismatch). The workload is a typical layer: weights drawn
 N(0, 1/n) (He-style initialisation, mapped by the tile with max |W| at the top of the
 window) and inputs uniform in [-1, 1]. Bound management re-runs the vectors whose
-outputs saturate the ADC; ``retried`` gives their fraction. Each entry reports the
+outputs saturate the ADC; ``retried`` counts those re-runs per input vector. Each entry reports the
 median time of repeated
 forward passes after warm-up, the numpy baseline ``X @ W.T`` measured in the same
 run, and their ratio. Machines are noisy: compare ratios, not times.

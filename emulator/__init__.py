@@ -6,7 +6,8 @@ OpenMP threads (numba's parallel kernels) are asked to sleep rather than spin
 while idle, unless the environment already says otherwise: spinning OpenMP
 threads and OpenBLAS's own threads fight for the cores, and a parallel kernel
 started right after a BLAS product then waits a scheduler slice (about 8 ms on
-two cores, DESIGN.md). This must happen before numba starts its thread pool.
+two cores, as measured on the machines used here). This must happen before numba
+starts its thread pool.
 """
 
 import os

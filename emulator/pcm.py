@@ -30,7 +30,7 @@ from xbarlab.errors import ConfigError
 _UINT32_MAX = np.iinfo(np.uint32).max
 #: calls touching fewer devices run their kernel on one thread: too little work to share,
 #: and a parallel kernel started right after a multi-threaded BLAS call waits about 8 ms
-#: for the BLAS threads to stop spinning (DESIGN.md, performance notes)
+#: for the BLAS threads to stop spinning
 PARALLEL_MIN_DEVICES = 1 << 17
 #: cached MVM matrices are reused while the time since they were computed is below this
 #: fraction of the time since the last pulse: drift and noise width then change by

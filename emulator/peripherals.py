@@ -47,10 +47,12 @@ class PeripheralParams:
         Relative std of the per-output gain mismatch of the TIA/ADC chain, drawn once per
         chip from its seed. Default 0.
     offset_std : float
-        Std of the per-output offset, in ADC LSB. Default 0.
+        Std of the per-output offset, in ADC LSB (for an ideal ADC, in 1/256 of the
+        full scale). Default 0.
     r_wire : float
-        Wire resistance per cross-point segment in Ohm; > 0 enables the first-order
-        IR-drop model (emulator/irdrop.py). Default 0.
+        Wire resistance per cross-point segment in Ohm; > 0 folds IR drop into the
+        array's effective conductance with the ladder model of emulator/irdrop.py
+        (validated against an exact nodal solve). Default 0.
     differential : bool
         Column pairs (2j, 2j+1) are subtracted in the current domain before the ADC
         (forward), or driven with +x and -x (transposed): one logical output per pair.
@@ -107,8 +109,9 @@ class PeripheralParams:
         return g_max * self.dac_range
 
     def adc_lsb(self, g_max: float) -> float:
-        """ADC step in A: the full-scale current divided by 2^(bits-1)."""
-        return self.adc_bound * self.unit_current(g_max) / (self.adc_codes or 1)
+        """ADC step in A: the full-scale current divided by 2^(bits-1) (by 256, the step
+        of the default 9-bit ADC, for an ideal ADC: the unit of offset_std)."""
+        return self.adc_bound * self.unit_current(g_max) / (self.adc_codes or 256)
 
     def with_overrides(self, **changes) -> PeripheralParams:
         unknown = sorted(set(changes) - set(field_names()))

@@ -72,7 +72,7 @@ _ZIG_R = 3.6541528853610088  # start of the tail
 def _ziggurat_tables(value_bits: int = 24):
     """Marsaglia & Tsang (2000) tables for the normal density with 256 layers (r =
     3.6541528853610088, v = 4.92867323399e-3), for ``value_bits``-bit signed values;
-    1.3% of draws miss the fast path (2.8% with the paper's 128 layers)."""
+    about 1.5% of draws miss the fast path (2.8% with the paper's 128 layers)."""
     layers = 256
     m1 = 2.0 ** (value_bits - 1)
     dn = tn = _ZIG_R

@@ -1,6 +1,6 @@
 """Safety limits of a chip and the checks that enforce them.
 
-Limits are checked in chipdrivers before anything reaches a device (DESIGN.md):
+Limits are checked in chipdrivers before anything reaches a device:
 a violation raises :class:`~xbarlab.errors.SafetyError` naming the limit and
 the value, and the device state is untouched. Validators raise; they never clamp.
 """
