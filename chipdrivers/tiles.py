@@ -34,7 +34,6 @@ are never driven or read and are left as they are.
 
 from __future__ import annotations
 
-import math
 from functools import partial
 
 import numpy as np
@@ -42,6 +41,7 @@ import numpy as np
 from xbarlab.chipdrivers.crossbar import Crossbar
 from xbarlab.chipdrivers.factory import open_crossbar
 from xbarlab.chipdrivers.programming import write_verify
+from xbarlab.chipdrivers.scaling import normalise
 from xbarlab.chipdrivers.tile_layout import Block, Segment, arrays_needed, core_spec, plan_layout
 from xbarlab.chipdrivers.tile_report import PartResult, ProgramReport
 from xbarlab.errors import ConfigError
@@ -324,34 +324,25 @@ class AnalogTile:
         Returns shape (out,) or (batch, out).
         """
         x, single = self._batch(x, 1, "forward")
-        n_out = self.shape[0]
         one_pass = len(self._blocks) == 1 and len(self._blocks[0].segments) == 1
-        y = (np.empty if one_pass else np.zeros)((x.shape[0], n_out), dtype=np.float32)
-        sat = np.zeros(y.shape, dtype=bool)
-        self.last_retries = 0
+        y = (np.empty if one_pass else np.zeros)((x.shape[0], self.shape[0]), np.float32)
+        self.last_retries = self.last_saturated = 0
         for block in self._blocks:
-            norm, live = _norms(x[:, block.row0 : block.row1], "forward")
-            if live is not None and live.size == 0:
-                continue
-            xb = x[:, block.row0 : block.row1] if live is None else x[live, block.row0 : block.row1]
-            u = _scaled(xb, self.v_full_scale / norm, self.info.rows)
+            # zero vectors are driven as zeros and scaled back by 0: exact zeros out
+            u, norm = normalise(
+                x[:, block.row0 : block.row1], self.v_full_scale, self.info.rows, "forward"
+            )
             m = max(seg.s0 + seg.size for seg in block.segments)
             take = partial(self._pair_outputs, m=m)
             g, s = self._measure(self.arrays[block.array], u, False, take)
-            rows = slice(None) if live is None else live
             for seg in block.segments:
                 k = slice(seg.s0, seg.s0 + seg.size)
                 f = (norm * np.float32(self._sig[seg.pair] / self._unit()))[:, None]
-                if one_pass and live is None:
+                if one_pass:
                     np.multiply(g[:, k], f, out=y)
-                elif one_pass:
-                    y[live] = g[:, k] * f
                 else:
-                    y[rows, seg.j0 : seg.j1] += g[:, k] * f
-                sat[rows, seg.j0 : seg.j1] |= s[:, k]
-        if one_pass and live is not None:
-            y[np.setdiff1d(np.arange(y.shape[0]), live)] = 0.0
-        self.last_saturated = int(np.count_nonzero(sat))
+                    y[:, seg.j0 : seg.j1] += g[:, k] * f
+                self.last_saturated += int(np.count_nonzero(s[:, k]))
         return y[0] if single else y
 
     def backward(self, d) -> np.ndarray:
@@ -363,28 +354,21 @@ class AnalogTile:
             raise ConfigError(f"{self.info.backend!r} has no transposed MVM (mvm_transpose)")
         d, single = self._batch(d, 0, "backward")
         out = np.zeros((d.shape[0], self.shape[1]), dtype=np.float32)
-        sat = np.zeros(out.shape, dtype=bool)
-        self.last_retries = 0
+        self.last_retries = self.last_saturated = 0
         half = self.info.cols // 2
         n_drive = self.info.mvm_shape[1]
         for block in self._blocks:
             take = partial(_first, n=block.n_rows)
             for seg in block.segments:
-                db = d[:, seg.j0 : seg.j1]
-                norm = np.max(np.abs(db), axis=1)
-                live = np.flatnonzero(norm > 0)
-                if live.size == 0:
-                    continue
-                v = db[live] * (self.v_full_scale / norm[live])[:, None]
-                u = np.zeros((live.size, n_drive), dtype=np.float32)
+                v, norm = normalise(d[:, seg.j0 : seg.j1], self.v_full_scale, seg.size, "backward")
+                u = np.zeros((d.shape[0], n_drive), dtype=np.float32)
                 u[:, seg.s0 : seg.s0 + seg.size] = v
                 if not self.differential:
                     u[:, half + seg.s0 : half + seg.s0 + seg.size] = -v
                 g, s = self._measure(self.arrays[block.array], u, True, take)
-                f = norm[live, None] * np.float32(self._sig[seg.pair] / self._unit())
-                out[live, block.row0 : block.row1] += g * f
-                sat[live, block.row0 : block.row1] |= s
-        self.last_saturated = int(np.count_nonzero(sat))
+                f = norm[:, None] * np.float32(self._sig[seg.pair] / self._unit())
+                out[:, block.row0 : block.row1] += g * f
+                self.last_saturated += int(np.count_nonzero(s))
         return out[0] if single else out
 
     def _pair_outputs(self, cur: np.ndarray, sat: np.ndarray, m: int):
@@ -410,9 +394,9 @@ class AnalogTile:
         cur, s = xbar.mvm(u, transpose=transpose, return_saturation=True)
         g, s = take(cur, s)
         g *= np.float32(1.0 / v)
-        todo = np.flatnonzero(s.any(axis=1))
+        todo = np.flatnonzero(s.any(axis=1)) if s.any() else ()
         for c in self._scales[1:]:
-            if todo.size == 0:
+            if len(todo) == 0:
                 break
             self.last_retries += int(todo.size)
             vc = np.float32(v * c)
@@ -439,31 +423,6 @@ class AnalogTile:
     def _check_programmed(self) -> None:
         if self.shape is None:
             raise ConfigError("the tile holds no weights yet: call program(W) first")
-
-
-def _scaled(x: np.ndarray, factor: np.ndarray, width: int) -> np.ndarray:
-    """x times a per-vector factor, zero-padded to ``width`` inputs (float32, one pass)."""
-    if x.shape[1] == width:
-        return np.multiply(x, factor[:, None].astype(np.float32))
-    u = np.zeros((x.shape[0], width), dtype=np.float32)
-    np.multiply(x, factor[:, None].astype(np.float32), out=u[:, : x.shape[1]])
-    return u
-
-
-def _norms(x: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """max |x| per vector (two reductions, no temporary) and the vectors that are not zero.
-
-    live is None when every vector is non-zero (no fancy indexing needed).
-    """
-    if x.shape[0] == 0:
-        return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.intp)
-    norm = np.maximum(x.max(axis=1), -x.min(axis=1))
-    if not math.isfinite(norm.max()):
-        raise ConfigError(f"{name} input holds NaN or infinity")
-    if norm.min() > 0:
-        return norm, None
-    live = np.flatnonzero(norm > 0)
-    return norm[live], live
 
 
 def _dac_range(info) -> float:

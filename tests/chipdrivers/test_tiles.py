@@ -244,3 +244,15 @@ def test_report_counts_stuck_devices():
     assert report.converged_fraction > 0.99
     (summary,) = report.per_array()
     assert summary["unresponsive"] == report.unresponsive and summary["devices"] == 64 * 64
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_inputs_are_refused_in_both_directions(bad):
+    tile = AnalogTile([open_crossbar(IDEAL + "&differential=1")])
+    tile.program(np.full((8, 64), 0.5))
+    x, d = np.zeros(64), np.zeros(8)
+    x[3] = d[5] = bad
+    with pytest.raises(ConfigError, match="NaN or infinity"):
+        tile.forward(x)
+    with pytest.raises(ConfigError, match="NaN or infinity"):
+        tile.backward(d)
