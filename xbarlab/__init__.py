@@ -5,7 +5,18 @@ CLI. Device access lives in :mod:`xbarlab.chipdrivers`; start with
 :func:`xbarlab.chipdrivers.open_crossbar`.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+import os
+
+# Thread pools: numba's parallel kernels and OpenBLAS take turns on the same cores,
+# many times per MVM. Idle OpenBLAS threads spin for about 2^28 cycles by default and
+# idle OpenMP threads spin too, so whichever pool runs next waits a scheduler slice
+# (about 8 ms on two cores). Both are asked to sleep when idle instead, unless the
+# environment already says otherwise. This only takes effect if xbarlab is imported
+# before numpy (OpenBLAS reads its settings when it loads).
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from importlib.metadata import PackageNotFoundError, version  # noqa: E402
 
 from xbarlab.clock import Clock, RealClock, VirtualClock
 from xbarlab.errors import (
