@@ -123,6 +123,7 @@ class AnalogTile:
         self.significance = float(significance)
         k = self.pairs_per_weight
         self._sig = np.array([self.significance ** (k - 1 - p) for p in range(k)])
+        self._sig_sum = float(self._sig.sum())
         self.weight_scale_option = weight_scale
         self.g_range = float(g_range)
         self.g_min = max(a.info.g_min for a in self.arrays)
@@ -337,7 +338,7 @@ class AnalogTile:
             g, s = self._measure(self.arrays[block.array], u, False, take)
             for seg in block.segments:
                 k = slice(seg.s0, seg.s0 + seg.size)
-                f = (norm * np.float32(self._sig[seg.pair] / self._unit()))[:, None]
+                f = (norm * self._pair_factor(seg.pair))[:, None]
                 if one_pass:
                     np.multiply(g[:, k], f, out=y)
                 else:
@@ -366,7 +367,7 @@ class AnalogTile:
                 if not self.differential:
                     u[:, half + seg.s0 : half + seg.s0 + seg.size] = -v
                 g, s = self._measure(self.arrays[block.array], u, True, take)
-                f = norm[:, None] * np.float32(self._sig[seg.pair] / self._unit())
+                f = norm[:, None] * self._pair_factor(seg.pair)
                 out[:, block.row0 : block.row1] += g * f
                 self.last_saturated += int(np.count_nonzero(s))
         return out[0] if single else out
@@ -378,9 +379,10 @@ class AnalogTile:
         h = self.info.cols // 2
         return cur[:, :m] - cur[:, h : h + m], sat[:, :m] | sat[:, h : h + m]
 
-    def _unit(self) -> float:
-        """g_scale times the sum of significances: S per weight unit of a combined output."""
-        return self.g_scale * float(self._sig.sum())
+    def _pair_factor(self, pair: int) -> np.float32:
+        """Weight units per S of pair ``pair``'s output: its significance over g_scale times
+        the sum of significances."""
+        return np.float32(self._sig[pair] / (self.g_scale * self._sig_sum))
 
     def _measure(self, xbar: Crossbar, u: np.ndarray, transpose: bool, take):
         """Conductance sums in S (outputs / applied full-scale voltage) with bound management.
@@ -394,7 +396,7 @@ class AnalogTile:
         cur, s = xbar.mvm(u, transpose=transpose, return_saturation=True)
         g, s = take(cur, s)
         g *= np.float32(1.0 / v)
-        todo = np.flatnonzero(s.any(axis=1)) if s.any() else ()
+        todo = np.flatnonzero(s.any(axis=1)) if s.any() else ()  # flat check: cheap
         for c in self._scales[1:]:
             if len(todo) == 0:
                 break
