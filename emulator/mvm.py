@@ -70,10 +70,10 @@ def analog_mvm(
     g = mats.g.T if transpose else mats.g
     xq = _dac(x, p, key)
     y = xq @ g
-    if readout.ideal and (mats.var is None or not p.device_noise):
+    if readout.ideal and mats.var is None:
         return y, np.zeros(y.shape, dtype=bool)
     var = _NO_VAR
-    if mats.var is not None and p.device_noise:
+    if mats.var is not None:
         var = (xq * xq) @ (mats.var.T if transpose else mats.var)
     out = np.empty_like(y)
     saturated = np.empty(y.shape, dtype=bool)
