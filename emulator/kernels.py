@@ -19,7 +19,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from xbarlab.emulator.rng import fill_fast, fill_row, pair_counter, redraw_rows, splitmix64
+from xbarlab.emulator.rng import fill_fast, redraw_rows, splitmix64
 
 #: batches with fewer elements than this run on one thread
 PARALLEL_MIN_ELEMENTS = 1 << 15
@@ -33,13 +33,17 @@ _HALF = np.float32(0.5)
 @njit(cache=True, inline="always", error_model="numpy")
 def _dac_rows(lo, hi, x, v_range, levels, stochastic, noise, key, out, tables):
     n = x.shape[1]
-    kn, wn, fn = tables
-    z = np.zeros(n, dtype=np.float32)
+    kn, wn, _ = tables
     inv = np.float32(1.0 / v_range)
     vr = np.float32(v_range)
     lv = np.float32(levels)
-    ns = np.float32(noise)
+    step = np.float32(1.0 / levels) if levels > 0 else np.float32(1.0)
+    nv = np.float32(noise * v_range)
     ukey = key ^ _UNIFORM_SALT
+    if noise > 0.0:  # the normals go into out first, then out is overwritten row by row
+        for b in range(lo, hi):
+            fill_fast(key, out, b, kn, wn)
+        redraw_rows(key, out, lo, hi, *tables)
     for b in range(lo, hi):
         for j in range(n):
             v = x[b, j] * inv
@@ -47,14 +51,13 @@ def _dac_rows(lo, hi, x, v_range, levels, stochastic, noise, key, out, tables):
                 v = min(max(v, np.float32(-1.0)), np.float32(1.0))
                 if stochastic:
                     u = np.float32(splitmix64(ukey, np.uint64(b * n + j)) >> _S40) * _INV24
-                    v = np.float32(math.floor(v * lv + u)) / lv
+                    v = np.float32(math.floor(v * lv + u)) * step
                 else:
-                    v = np.float32(math.floor(v * lv + _HALF)) / lv
-            out[b, j] = v * vr
-        if noise > 0.0:
-            fill_row(key, pair_counter(b, 0, n), z, kn, wn, fn)
-            for j in range(n):
-                out[b, j] += ns * vr * z[j]
+                    v = np.float32(math.floor(v * lv + _HALF)) * step
+            v *= vr
+            if noise > 0.0:
+                v += nv * out[b, j]
+            out[b, j] = v
 
 
 @njit(cache=True, error_model="numpy")
@@ -94,7 +97,7 @@ def _adc_rows(lo, hi, y, var, gain, offset, noise_std, lsb, codes, key, out, sat
     top = np.float32(codes - 1)
     if noisy:  # the normals go into out first, then out is overwritten row by row
         for b in range(lo, hi):
-            fill_fast(key, pair_counter(b, 0, m), out[b], kn, wn)
+            fill_fast(key, out, b, kn, wn)
         redraw_rows(key, out, lo, hi, kn, wn, fn)
     for b in range(lo, hi):
         for k in range(m):

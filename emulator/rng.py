@@ -119,7 +119,7 @@ def _uniform(h):
     return (np.float64(h >> _S11) + 1.0) * _INV53
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _normal_slow(key, counter, hz, iz, kn, wn, fn):
     """Ziggurat rejection and tail, drawing more numbers from a per-draw sub-stream."""
     sub = splitmix64(key ^ _SLOW_SALT, np.uint64(counter))
@@ -170,51 +170,41 @@ _NAN32 = np.float32(np.nan)
 
 
 @njit(cache=True, inline="always")
-def fill_fast(key, base, z, kn, wn):
-    """The fast path of :func:`fill_row` alone: accepted draws, NaN where a draw needs
-    the slow path (about 1.5%). Call-free, so the loop stays tight (~2.5 ns a normal);
-    :func:`redraw_rows` or :func:`fill_row` finish the NaNs."""
-    m = z.size
-    b = np.uint64(base)
+def fill_fast(key, z, b, kn, wn):
+    """Row b of a (batch, m) array in the layout of :func:`pair_counter`, fast path only:
+    accepted draws, NaN where a draw needs the slow path (about 1.5%).
+
+    Call-free, so the loop stays tight (~2.5 ns a normal), and it indexes z[b, k]
+    instead of taking a row view (views in parallel loops share a reference count that
+    the threads then fight over). :func:`redraw_rows` finishes the NaNs.
+    """
+    m = z.shape[1]
+    base = np.uint64(pair_counter(b, 0, m))
     for k in range(0, m - 1, 2):
-        h = splitmix64(key, b + np.uint64(k >> 1))
+        h = splitmix64(key, base + np.uint64(k >> 1))
         hz, iz = _split(h & _MASK32)
-        z[k] = np.float32(hz * wn[iz]) if abs(hz) < kn[iz] else _NAN32
+        z[b, k] = np.float32(hz * wn[iz]) if abs(hz) < kn[iz] else _NAN32
         hz, iz = _split(h >> _S32)
-        z[k + 1] = np.float32(hz * wn[iz]) if abs(hz) < kn[iz] else _NAN32
+        z[b, k + 1] = np.float32(hz * wn[iz]) if abs(hz) < kn[iz] else _NAN32
     if m % 2:
-        hz, iz = _split(splitmix64(key, b + np.uint64(m >> 1)) & _MASK32)
-        z[m - 1] = np.float32(hz * wn[iz]) if abs(hz) < kn[iz] else _NAN32
-
-
-@njit(cache=True, inline="always")
-def _redraw(key, base, z, k, kn, wn, fn):
-    c = np.uint64(base) + np.uint64(k >> 1)
-    h = splitmix64(key, c)
-    hz, iz = _split(h & _MASK32 if k % 2 == 0 else h >> _S32)
-    return np.float32(_normal_slow(key, c + c + np.uint64(k % 2), hz, iz, kn, wn, fn))
-
-
-@njit(cache=True)
-def fill_row(key, base, z, kn, wn, fn):
-    """z[k] = component k % 2 of normal2(key, base + k // 2), for a whole 1-D row."""
-    fill_fast(key, base, z, kn, wn)
-    for k in range(z.size):
-        if z[k] != z[k]:
-            z[k] = _redraw(key, base, z, k, kn, wn, fn)
+        hz, iz = _split(splitmix64(key, base + np.uint64(m >> 1)) & _MASK32)
+        z[b, m - 1] = np.float32(hz * wn[iz]) if abs(hz) < kn[iz] else _NAN32
 
 
 @njit(cache=True)
 def redraw_rows(key, z, lo, hi, kn, wn, fn):
-    """Finish rows lo..hi of a (batch, m) array filled by :func:`fill_fast` in the row
-    layout of :func:`pair_counter`: the slow path for every NaN, in one call."""
+    """Finish rows lo..hi of a (batch, m) array filled by :func:`fill_fast`: the exact
+    slow path for every NaN, in one call."""
     m = z.shape[1]
     for b in range(lo, hi):
-        base = pair_counter(b, 0, m)
-        row = z[b]
+        base = np.uint64(pair_counter(b, 0, m))
         for k in range(m):
-            if row[k] != row[k]:
-                row[k] = _redraw(key, base, row, k, kn, wn, fn)
+            if z[b, k] != z[b, k]:
+                c = base + np.uint64(k >> 1)
+                h = splitmix64(key, c)
+                hz, iz = _split(h & _MASK32 if k % 2 == 0 else h >> _S32)
+                draw = c + c + np.uint64(k % 2)
+                z[b, k] = np.float32(_normal_slow(key, draw, hz, iz, kn, wn, fn))
 
 
 @njit(cache=True, inline="always")
