@@ -2,7 +2,10 @@
 
 A tile divides every input vector by its largest magnitude so that it spans the
 DAC's full scale. Done with numpy that is four passes (max, min, multiply, a
-temporary); here it is one pass per vector while the vector sits in cache.
+temporary); here it is one read of each vector while it sits in cache. The largest
+magnitude is found on the float32 bit patterns: with the sign bit cleared they order
+like the magnitudes, infinity is 0x7f800000 and NaNs lie above it, so an integer
+max (which vectorises) also finds NaN and infinity.
 """
 
 from __future__ import annotations
@@ -12,33 +15,42 @@ from numba import njit
 
 from xbarlab.errors import ConfigError
 
+_ABS = np.int32(0x7FFFFFFF)
+_INF_BITS = np.int32(0x7F800000)
+
 
 @njit(cache=True, error_model="numpy")
-def _normalise_rows(x, v_full, out, norm):
+def _normalise_rows(x, bits, v_full, out, norm):
     """norm[b] = max |x[b]|; out[b, :n] = x[b] * v_full / norm[b] (0 where norm is 0).
 
-    Returns False when x holds NaN or infinity (then out and norm are undefined).
+    bits: x viewed as int32. Returns False when x holds NaN or infinity (then out and
+    norm are undefined).
     """
     batch, n = x.shape
-    check = np.float32(0.0)
+    scratch = np.empty(1, dtype=np.int32)
+    as_float = scratch.view(np.float32)
     for b in range(batch):
-        m = np.float32(0.0)
+        top = np.int32(0)
         for j in range(n):
-            v = x[b, j]
-            m = max(m, abs(v))
-            check += v - v  # stays 0 unless x holds NaN or infinity
+            top = max(top, bits[b, j] & _ABS)
+        if top >= _INF_BITS:
+            return False
+        scratch[0] = top  # the bit pattern of max |x[b]|
+        m = as_float[0]
         norm[b] = m
-        f = np.float32(v_full / m) if m > 0 else np.float32(0.0)
+        # float64: for a subnormal max the factor would overflow float32
+        f = np.float64(v_full) / np.float64(m) if m > 0 else 0.0
         for j in range(n):
-            out[b, j] = x[b, j] * f
-    return check == 0
+            out[b, j] = np.float32(x[b, j] * f)
+    return True
 
 
 def normalise(x: np.ndarray, v_full: float, width: int, what: str):
     """Scaled voltages (batch, width) float32, zero-padded beyond x's columns, and the
     per-vector max |x| (batch,) by which outputs are scaled back. x: (batch, n <= width)."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
     out = (np.empty if x.shape[1] == width else np.zeros)((x.shape[0], width), np.float32)
     norm = np.empty(x.shape[0], dtype=np.float32)
-    if not _normalise_rows(x, np.float32(v_full), out, norm):
+    if not _normalise_rows(x, x.view(np.int32), np.float32(v_full), out, norm):
         raise ConfigError(f"{what} input holds NaN or infinity")
     return out, norm
