@@ -258,6 +258,9 @@ class AnalogTile:
         )
         self.weight_scale = scale
         self.g_scale = self.g_range * (self.g_max - self.g_min) / scale
+        # weight units per S of each pair's output: its significance over g_scale times
+        # the sum of significances
+        self._factors = (self._sig / (self.g_scale * self._sig_sum)).astype(np.float32)
         report = ProgramReport(scale, self.g_scale)
         held = np.zeros_like(w)  # sum of sig_q * W_hat_q over the pairs programmed so far
         total = self._sig.sum()
@@ -338,7 +341,7 @@ class AnalogTile:
             g, s = self._measure(self.arrays[block.array], u, False, take)
             for seg in block.segments:
                 k = slice(seg.s0, seg.s0 + seg.size)
-                f = (norm * self._pair_factor(seg.pair))[:, None]
+                f = (norm * self._factors[seg.pair])[:, None]
                 if one_pass:
                     np.multiply(g[:, k], f, out=y)
                 else:
@@ -367,7 +370,7 @@ class AnalogTile:
                 if not self.differential:
                     u[:, half + seg.s0 : half + seg.s0 + seg.size] = -v
                 g, s = self._measure(self.arrays[block.array], u, True, take)
-                f = norm[:, None] * self._pair_factor(seg.pair)
+                f = norm[:, None] * self._factors[seg.pair]
                 out[:, block.row0 : block.row1] += g * f
                 self.last_saturated += int(np.count_nonzero(s))
         return out[0] if single else out
@@ -378,11 +381,6 @@ class AnalogTile:
             return cur[:, :m], sat[:, :m]
         h = self.info.cols // 2
         return cur[:, :m] - cur[:, h : h + m], sat[:, :m] | sat[:, h : h + m]
-
-    def _pair_factor(self, pair: int) -> np.float32:
-        """Weight units per S of pair ``pair``'s output: its significance over g_scale times
-        the sum of significances."""
-        return np.float32(self._sig[pair] / (self.g_scale * self._sig_sum))
 
     def _measure(self, xbar: Crossbar, u: np.ndarray, transpose: bool, take):
         """Conductance sums in S (outputs / applied full-scale voltage) with bound management.

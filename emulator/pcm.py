@@ -24,7 +24,7 @@ from xbarlab.emulator.mvm import ArrayMatrices, Readout, analog_mvm
 from xbarlab.emulator.pcm_params import PCMParams
 from xbarlab.emulator.peripherals import PRESETS as PERIPHERAL_PRESETS
 from xbarlab.emulator.peripherals import PeripheralParams
-from xbarlab.emulator.rng import new_key
+from xbarlab.emulator.rng import KeyStream, new_key
 from xbarlab.errors import ConfigError
 
 _UINT32_MAX = np.iinfo(np.uint32).max
@@ -102,7 +102,7 @@ class PCMArray:
         self.clock = clock or VirtualClock()
         self._c = _consts(self.params)
         fab_seq, ops_seq, periph_seq = np.random.SeedSequence(self.seed).spawn(3)
-        self._rng = np.random.Generator(np.random.PCG64(ops_seq))
+        self._key = KeyStream(np.random.Generator(np.random.PCG64(ops_seq)))
         self._all = np.empty(0, dtype=np.intp)  # kernels read an empty index as "all"
         self._event_times = np.zeros(_EVENTS_MIN, dtype=np.float64)
         self._n_events = 0
@@ -256,7 +256,7 @@ class PCMArray:
             K.read_kernel(
                 idx,
                 n,
-                new_key(self._rng),
+                self._key(),
                 self.g_prog,
                 self.event,
                 self.nu,
@@ -315,7 +315,7 @@ class PCMArray:
                 count,
                 ev,
                 log_t,
-                new_key(self._rng),
+                self._key(),
                 self.flags,
                 self.cycles_left,
             )
@@ -353,7 +353,7 @@ class PCMArray:
         """
         mats = self._array_matrices(transpose)
         readout = self._readout[transpose]
-        out = analog_mvm(x, mats, transpose, self.periphery, readout, new_key(self._rng))
+        out = analog_mvm(x, mats, transpose, self.periphery, readout, self._key())
         self.clock.advance(self.periphery.t_mvm * x.shape[0])
         return out
 

@@ -10,6 +10,7 @@ in A), so presets carry over between array sizes and device technologies.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -94,7 +95,7 @@ class PeripheralParams:
             if not (np.isfinite(value) and value >= 0):
                 raise ConfigError(f"PeripheralParams.{name} must be >= 0, got {value!r}")
 
-    @property
+    @cached_property
     def dac_levels(self) -> int:
         """Input levels per polarity (0: ideal DAC)."""
         return 2 ** (int(self.dac_bits) - 1) - 1 if self.dac_bits else 0
