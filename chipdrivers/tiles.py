@@ -329,7 +329,7 @@ class AnalogTile:
         """
         x, single = self._batch(x, 1, "forward")
         one_pass = len(self._blocks) == 1 and len(self._blocks[0].segments) == 1
-        y = (np.empty if one_pass else np.zeros)((x.shape[0], self.shape[0]), np.float32)
+        y = None if one_pass else np.zeros((x.shape[0], self.shape[0]), np.float32)
         self.last_retries = self.last_saturated = 0
         for block in self._blocks:
             # zero vectors are driven as zeros and scaled back by 0: exact zeros out
@@ -341,12 +341,14 @@ class AnalogTile:
             g, s = self._measure(self.arrays[block.array], u, False, take)
             for seg in block.segments:
                 k = slice(seg.s0, seg.s0 + seg.size)
-                f = (norm * self._factors[seg.pair])[:, None]
-                if one_pass:
-                    np.multiply(g[:, k], f, out=y)
+                f = (norm * (self._factors[seg.pair] / self.v_full_scale))[:, None]
+                if one_pass:  # scale in place: no fresh output array to fault in
+                    y = g[:, k]
+                    y *= f
                 else:
                     y[:, seg.j0 : seg.j1] += g[:, k] * f
                 self.last_saturated += int(np.count_nonzero(s[:, k]))
+        y = np.ascontiguousarray(y)  # a view of the chip's output when it has spare columns
         return y[0] if single else y
 
     def backward(self, d) -> np.ndarray:
@@ -370,7 +372,7 @@ class AnalogTile:
                 if not self.differential:
                     u[:, half + seg.s0 : half + seg.s0 + seg.size] = -v
                 g, s = self._measure(self.arrays[block.array], u, True, take)
-                f = norm[:, None] * self._factors[seg.pair]
+                f = norm[:, None] * (self._factors[seg.pair] / self.v_full_scale)
                 out[:, block.row0 : block.row1] += g * f
                 self.last_saturated += int(np.count_nonzero(s))
         return out[0] if single else out
@@ -383,27 +385,24 @@ class AnalogTile:
         return cur[:, :m] - cur[:, h : h + m], sat[:, :m] | sat[:, h : h + m]
 
     def _measure(self, xbar: Crossbar, u: np.ndarray, transpose: bool, take):
-        """Conductance sums in S (outputs / applied full-scale voltage) with bound management.
+        """Output currents in A at the applied scale, with bound management.
 
         u: (n, inputs) float32 voltages, |u| <= v_full_scale; take(currents, saturated)
-        picks (and pairs) the
-        used outputs. Vectors with a saturated output are repeated at the next smaller
-        input scale; each saturated output takes the value of that repetition.
+        picks (and pairs) the used outputs. Vectors with a saturated output are repeated
+        at the next smaller input scale c; each saturated output takes the value of that
+        repetition divided by c, so every output is in units of the full input scale.
         """
-        v = self.v_full_scale
         cur, s = xbar.mvm(u, transpose=transpose, return_saturation=True)
         g, s = take(cur, s)
-        g *= np.float32(1.0 / v)
         todo = np.flatnonzero(s.any(axis=1)) if s.any() else ()  # flat check: cheap
         for c in self._scales[1:]:
             if len(todo) == 0:
                 break
             self.last_retries += int(todo.size)
-            vc = np.float32(v * c)
             cur2, s2 = xbar.mvm(u[todo] * c, transpose=transpose, return_saturation=True)
             g2, s2 = take(cur2, s2)
             was = s[todo]
-            g[todo] = np.where(was, g2 / vc, g[todo])
+            g[todo] = np.where(was, g2 / c, g[todo])
             s[todo] = was & s2
             todo = todo[s[todo].any(axis=1)]
         return g, s
