@@ -166,3 +166,26 @@ def test_default_demo_meets_its_targets(run):
     assert (d["rows"], d["cols"]) == (256, 256)
     assert d["converged_fraction"] >= 0.99
     assert 0.04 <= d["nu_mean"] <= 0.08
+
+
+def test_bench_mvm_json_has_the_documented_keys(run):
+    result = run("bench", "mvm", "--json", "--sizes", "16", "--batches", "1,3")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["compile_s"] > 0
+    entries = report["results"]
+    assert {(e["batch"], e["mode"]) for e in entries} == {
+        (b, m) for b in (1, 3) for m in ("ideal", "io", "device")
+    }
+    for e in entries:
+        assert {"rows", "cols", "batch", "mode", "ms", "baseline_ms", "ratio"} <= set(e)
+        assert (e["rows"], e["cols"]) == (16, 16)
+        assert e["ms"] > 0 and e["baseline_ms"] > 0
+        assert e["ratio"] == pytest.approx(e["ms"] / e["baseline_ms"])
+
+
+@pytest.mark.parametrize("bad", ["0", "a", ""])
+def test_bench_mvm_rejects_bad_sizes(run, bad):
+    result = run("bench", "mvm", "--sizes", bad)
+    assert result.exit_code != 0 and "--sizes" in result.output
+    assert "Traceback" not in result.output
