@@ -28,6 +28,8 @@ _INV24 = np.float32(1.0 / (1 << 24))
 _S40 = np.uint64(40)
 _UNIFORM_SALT = np.uint64(0x8CB92BA72F3D8DD7)
 _HALF = np.float32(0.5)
+#: rows of the ADC pass are processed in chunks of about this many outputs (16 KB)
+_CHUNK_ELEMENTS = 4096
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -95,10 +97,56 @@ def _adc_rows(lo, hi, y, var, gain, offset, noise_std, lsb, codes, key, out, sat
     step = np.float32(lsb)
     low = np.float32(-codes)
     top = np.float32(codes - 1)
-    if noisy:  # the normals go into out first, then out is overwritten row by row
-        for b in range(lo, hi):
-            fill_fast(key, out, b, kn, wn)
-        redraw_rows(key, out, lo, hi, kn, wn, fn)
+    # chunks of rows small enough to stay in cache between the passes
+    chunk = max(1, _CHUNK_ELEMENTS // max(m, 1))
+    for c0 in range(lo, hi, chunk):
+        c1 = min(c0 + chunk, hi)
+        if noisy:  # the normals go into out first, then out is overwritten
+            for b in range(c0, c1):
+                fill_fast(key, out, b, kn, wn)
+            redraw_rows(key, out, c0, c1, kn, wn, fn)
+        _adc_transform(
+            c0,
+            c1,
+            y,
+            var,
+            gain,
+            offset,
+            n2,
+            ns,
+            noisy,
+            with_var,
+            quantise,
+            inv,
+            step,
+            low,
+            top,
+            out,
+            saturated,
+        )
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _adc_transform(
+    lo,
+    hi,
+    y,
+    var,
+    gain,
+    offset,
+    n2,
+    ns,
+    noisy,
+    with_var,
+    quantise,
+    inv,
+    step,
+    low,
+    top,
+    out,
+    saturated,
+):
+    m = y.shape[1]
     for b in range(lo, hi):
         for k in range(m):
             v = y[b, k]
