@@ -10,11 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-#: dtype of conductance and current arrays
-FLOAT = np.float32
-#: dtype of times
-TIME = np.float64
-
 MICRO = 1e-6
 NANO = 1e-9
 
@@ -22,11 +17,6 @@ NANO = 1e-9
 def to_uS(g_S):
     """Conductance in S -> uS, for display only."""
     return np.asarray(g_S, dtype=np.float64) / MICRO
-
-
-def fmt_siemens(g_S: float) -> str:
-    """Human-readable conductance, e.g. ``12.5 uS``."""
-    return f"{g_S / MICRO:.3g} uS"
 
 
 def fmt_seconds(t_s: float) -> str:
