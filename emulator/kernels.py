@@ -105,62 +105,20 @@ def _adc_rows(lo, hi, y, var, gain, offset, noise_std, lsb, codes, key, out, sat
             for b in range(c0, c1):
                 fill_fast(key, out, b, kn, wn)
             redraw_rows(key, out, c0, c1, kn, wn, fn)
-        _adc_transform(
-            c0,
-            c1,
-            y,
-            var,
-            gain,
-            offset,
-            n2,
-            ns,
-            noisy,
-            with_var,
-            quantise,
-            inv,
-            step,
-            low,
-            top,
-            out,
-            saturated,
-        )
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def _adc_transform(
-    lo,
-    hi,
-    y,
-    var,
-    gain,
-    offset,
-    n2,
-    ns,
-    noisy,
-    with_var,
-    quantise,
-    inv,
-    step,
-    low,
-    top,
-    out,
-    saturated,
-):
-    m = y.shape[1]
-    for b in range(lo, hi):
-        for k in range(m):
-            v = y[b, k]
-            if noisy:
-                s = math.sqrt(n2 + var[b, k]) if with_var else ns
-                v += s * out[b, k]
-            v = gain[k] * v + offset[k]
-            if quantise:
-                q = np.float32(math.floor(v * inv + _HALF))
-                saturated[b, k] = (q > top) | (q < low)
-                v = min(max(q, low), top) * step
-            else:
-                saturated[b, k] = False
-            out[b, k] = v
+        for b in range(c0, c1):
+            for k in range(m):
+                v = y[b, k]
+                if noisy:
+                    s = math.sqrt(n2 + var[b, k]) if with_var else ns
+                    v += s * out[b, k]
+                v = gain[k] * v + offset[k]
+                if quantise:
+                    q = np.float32(math.floor(v * inv + _HALF))
+                    saturated[b, k] = (q > top) | (q < low)
+                    v = min(max(q, low), top) * step
+                else:
+                    saturated[b, k] = False
+                out[b, k] = v
 
 
 @njit(cache=True, error_model="numpy")
