@@ -78,23 +78,9 @@ def analog_mvm(
     out = np.empty_like(y)
     saturated = np.empty(y.shape, dtype=bool)
     m = readout.mismatch
-    args = (
-        y,
-        var,
-        m.gain,
-        m.offset,
-        readout.noise,
-        readout.lsb,
-        readout.codes,
-        key,
-        out,
-        saturated,
-        ZIGGURAT,
-    )
-    if y.size >= K.PARALLEL_MIN_ELEMENTS:
-        K.adc_kernel_parallel(*args, numba.get_num_threads())
-    else:
-        K.adc_kernel(*args)
+    converter = (readout.noise, readout.lsb, readout.codes, key)
+    data = (y, var, m.gain, m.offset)
+    _run(K.adc_kernel, K.adc_kernel_parallel, y.size, *data, *converter, out, saturated, ZIGGURAT)
     return out, saturated
 
 
@@ -102,18 +88,16 @@ def _dac(x: np.ndarray, p: PeripheralParams, key: np.uint64) -> np.ndarray:
     if p.dac_levels == 0 and p.input_noise == 0:
         return x
     out = np.empty_like(x)
-    args = (
-        x,
-        p.dac_range,
-        p.dac_levels,
-        p.dac_stochastic,
-        p.input_noise,
-        key ^ np.uint64(0x5851F42D4C957F2D),
-        out,
-        ZIGGURAT,
-    )
-    if x.size >= K.PARALLEL_MIN_ELEMENTS:
-        K.dac_kernel_parallel(*args, numba.get_num_threads())
-    else:
-        K.dac_kernel(*args)
+    dac_key = key ^ np.uint64(0x5851F42D4C957F2D)
+    converter = (p.dac_range, p.dac_levels, p.dac_stochastic, p.input_noise, dac_key)
+    _run(K.dac_kernel, K.dac_kernel_parallel, x.size, x, *converter, out, ZIGGURAT)
     return out
+
+
+def _run(serial, parallel, size: int, *args) -> None:
+    """A kernel's serial driver for small work, its parallel driver (one part per numba
+    thread) from kernels.PARALLEL_MIN_ELEMENTS elements on."""
+    if size >= K.PARALLEL_MIN_ELEMENTS:
+        parallel(*args, numba.get_num_threads())
+    else:
+        serial(*args)

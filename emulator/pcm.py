@@ -307,43 +307,16 @@ class PCMArray:
         self._version += 1
         self._t_last_pulse = t_start + duration
         with _threads_for(n * count):
-            self._pulse_kernel(
-                idx,
-                n,
-                amplitude,
-                drive,
-                count,
-                ev,
-                log_t,
-                self._key(),
-                self.flags,
-                self.cycles_left,
-            )
+            args = (amplitude, drive, count, ev, log_t, self._key())
+            self._pulse_kernel(idx, n, *args, self.flags, self.cycles_left)
         self.clock.advance(duration)
 
     def _pulse_kernel(self, idx, n, amplitude, drive, count, ev, log_t, key, flags, cycles):
         """pcm_kernels.pulse_kernel on this array's state (flags and cycles passed in, so
         fabrication can run it on provisional copies)."""
-        K.pulse_kernel(
-            idx,
-            n,
-            amplitude,
-            drive,
-            count,
-            ev,
-            log_t,
-            self._c,
-            key,
-            self.g_prog,
-            self.event,
-            self.nu,
-            self.q_s,
-            self.g_sat,
-            self.sens,
-            flags,
-            cycles,
-            self.pulse_count,
-        )
+        state = (self.g_prog, self.event, self.nu, self.q_s, self.g_sat, self.sens)
+        pulse = (idx, n, amplitude, drive, count, ev, log_t, self._c, key)
+        K.pulse_kernel(*pulse, *state, flags, cycles, self.pulse_count)
 
     def mvm(self, x: np.ndarray, transpose: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Output currents in A and ADC saturation flags for input voltages x in V.

@@ -13,9 +13,11 @@ not fits; fit your own chip with the calibration tools.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from xbarlab import config
+from xbarlab.config import with_changes
 from xbarlab.errors import ConfigError
 
 
@@ -178,12 +180,7 @@ class PCMParams:
 
     def with_overrides(self, **changes) -> PCMParams:
         """A copy with some fields changed; unknown names raise ConfigError."""
-        unknown = sorted(set(changes) - set(field_names()))
-        if unknown:
-            raise ConfigError(
-                f"unknown PCM parameter(s) {', '.join(unknown)}; valid: {', '.join(field_names())}"
-            )
-        return replace(self, **changes)
+        return with_changes(self, "PCM parameter", **changes)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -207,7 +204,7 @@ class PCMParams:
 
 
 def field_names() -> tuple[str, ...]:
-    return tuple(f.name for f in fields(PCMParams))
+    return config.field_names(PCMParams)
 
 
 #: Named presets. "default" is the published-law device described above.

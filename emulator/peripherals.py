@@ -9,11 +9,13 @@ in A), so presets carry over between array sizes and device technologies.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass
 from functools import cached_property
 
 import numpy as np
 
+from xbarlab import config
+from xbarlab.config import with_changes
 from xbarlab.errors import ConfigError
 
 
@@ -115,20 +117,15 @@ class PeripheralParams:
         return self.adc_bound * self.unit_current(g_max) / (self.adc_codes or 256)
 
     def with_overrides(self, **changes) -> PeripheralParams:
-        unknown = sorted(set(changes) - set(field_names()))
-        if unknown:
-            raise ConfigError(
-                f"unknown peripheral parameter(s) {', '.join(unknown)}; "
-                f"valid: {', '.join(field_names())}"
-            )
-        return replace(self, **changes)
+        """A copy with some fields changed; unknown names raise ConfigError."""
+        return with_changes(self, "peripheral parameter", **changes)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def field_names() -> tuple[str, ...]:
-    return tuple(f.name for f in fields(PeripheralParams))
+    return config.field_names(PeripheralParams)
 
 
 #: Named presets.
