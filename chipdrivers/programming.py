@@ -1,10 +1,21 @@
 """Programming algorithms: pure functions over any ``Crossbar``.
 
-Closed-loop write-verify: read the devices still outside tolerance, pulse them,
-repeat. Each iteration is vectorised over every unconverged device (one read and
-at most two pulse calls per iteration), so the same code drives the emulator, a
-test board or a bench. Later algorithms (iterative PCM programming with width
-adaptation, noise-aware verify) live here too.
+Both algorithms are closed loops (program-and-verify): read the devices still
+outside tolerance, pulse them, repeat. Each iteration is vectorised over every
+unconverged device (one read and a few pulse calls per iteration), so the same
+code drives the emulator, a test board or a bench. They share one verify step
+(:class:`_Loop`): acceptance, stuck detection and the per-iteration trace; they
+differ only in how they choose the SET pulse.
+
+- :func:`write_verify`: generic; SET height proportional to the remaining error.
+- :func:`program_iterative`: multilevel-PCM program-and-verify in the style of
+  Papandreou et al., ISCAS 2011, "Programming algorithms for multilevel
+  phase-change memory" (the closed-loop scheme behind the iterative programming of
+  Joshi et al., Nat. Commun. 11, 2473 (2020)): RESET start, SET pulses whose height
+  follows the remaining error through a per-device gain that adapts to how the
+  device responded, RESET and retry on overshoot.
+
+:data:`ALGORITHMS` names them for procedures and the CLI.
 """
 
 from __future__ import annotations
@@ -24,7 +35,7 @@ _AMPLITUDE_LEVELS = 16
 
 @dataclass(frozen=True)
 class IterationStats:
-    """One write-verify iteration.
+    """One program-and-verify iteration.
 
     iteration: 1-based; converged: devices within tolerance so far; unresponsive:
     devices given up as not responding; mean_abs_error: mean |target - G| in S over
@@ -44,7 +55,9 @@ class ProgramResult:
 
     converged: within tolerance at the last verify read; unresponsive: flagged as not
     responding to SET or RESET (stuck); g_verify: conductance in S at each device's last
-    verify read; trace: one :class:`IterationStats` per iteration.
+    verify read; trace: one :class:`IterationStats` per iteration; done_at: the
+    iteration at which each device was accepted or given up (0: still being programmed
+    when the run ended), or None.
     """
 
     converged: np.ndarray
@@ -52,6 +65,7 @@ class ProgramResult:
     g_verify: np.ndarray
     tolerance: float
     trace: list[IterationStats] = field(default_factory=list)
+    done_at: np.ndarray | None = None
 
     @property
     def iterations(self) -> int:
@@ -62,6 +76,13 @@ class ProgramResult:
         """Converged devices over devices not flagged unresponsive."""
         usable = np.count_nonzero(~self.unresponsive)
         return float(np.count_nonzero(self.converged & ~self.unresponsive) / max(usable, 1))
+
+    @property
+    def mean_iterations(self) -> float:
+        """Mean verify iterations the converged devices needed (NaN if none or unknown)."""
+        if self.done_at is None or not self.converged.any():
+            return float("nan")
+        return float(self.done_at[self.converged].mean())
 
     @property
     def total_pulses(self) -> int:
@@ -109,67 +130,208 @@ def write_verify(
     on_iteration : callable, optional
         Called with each :class:`IterationStats` (progress display).
     """
-    info = xbar.info
-    s = resolve(sel, info.shape)
-    flat = np.arange(info.rows * info.cols) if s.flat is None else s.flat
-    tgt = _check_targets(targets, s.shape, info.g_min, info.g_max)
-    tol = 0.02 * info.g_max if tolerance is None else float(tolerance)
-    full = 0.25 * info.g_max if full_drive_error is None else float(full_drive_error)
-    _check_settings(tol, full, max_iterations, patience)
+    loop = _Loop(xbar, targets, sel, tolerance, max_iterations, patience, on_iteration)
+    full = _full_drive(full_drive_error, xbar.info.g_max)
 
-    n = flat.size
-    g_verify = np.zeros(n, dtype=np.float32)
-    converged = np.zeros(n, dtype=bool)
-    unresponsive = np.zeros(n, dtype=bool)
-    reset_fail = np.zeros(n, dtype=np.int32)
-    sets_since_reset = np.zeros(n, dtype=np.int32)
-    g_at_reset = np.zeros(n, dtype=np.float32)
-    just_reset = np.zeros(n, dtype=bool)
-    active = np.arange(n)
-    if reset_first and n:
-        _pulse(xbar, flat, info.reset_pulse)
-        just_reset[:] = True
-    trace: list[IterationStats] = []
-    for it in range(1, max_iterations + 1):
-        if active.size == 0:
-            break
-        g = xbar.read(_rc(flat[active], info.cols))
-        g_verify[active] = g
-        err = tgt[active] - g
-        # give up on devices that do not respond
-        jr = just_reset[active]
-        g_at_reset[active[jr]] = g[jr]
-        reset_fail[active] = np.where(
-            jr & (err < -tol), reset_fail[active] + 1, np.where(jr, 0, reset_fail[active])
-        )
-        moved = g - g_at_reset[active]
-        dead = (reset_fail[active] >= 2) | ((sets_since_reset[active] >= patience) & (moved < tol))
-        unresponsive[active[dead]] = True
+    def set_pulses(over, under, err):
+        return _set_scaled(xbar, loop.flat[under], err / full, loop.info)
+
+    return loop.run(max_iterations, reset_first, set_pulses)
+
+
+def program_iterative(
+    xbar: Crossbar,
+    targets,
+    sel=None,
+    *,
+    tolerance: float | None = None,
+    max_iterations: int = 100,
+    reset_first: bool = True,
+    full_drive_error: float | None = None,
+    gain_step: float = 1.5,
+    retry_gain: float = 0.5,
+    patience: int = 20,
+    on_iteration: Callable[[IterationStats], None] | None = None,
+) -> ProgramResult:
+    """Iterative multilevel-PCM program-and-verify (Papandreou et al., ISCAS 2011).
+
+    After an optional RESET of every device, each iteration reads the unconverged
+    devices once. A device within ``tolerance`` of its target is done (it is not read
+    again: like the published algorithm, it is accepted on one verify read, read noise
+    included). A device above target by more than the tolerance has overshot: it is
+    RESET and climbs again with its gain multiplied by ``retry_gain`` (a gentler
+    approach). A device below target gets a SET pulse of height
+
+        V = V_lo + (V_hi - V_lo) * clip(gain * error / full_drive_error, 0, 1)
+
+    over ``info.set_amplitude_range``: proportional to the remaining error, through a
+    per-device gain that adapts to the device. When the previous SET covered less than
+    a quarter of the error it faced, the gain steps up by ``gain_step`` (a slow or
+    saturating device is pushed harder); when it covered more than three quarters, it
+    steps down by the same factor (the next pulse is gentler, so a device with large
+    cycle-to-cycle spread overshoots less). Stuck devices are detected as in
+    :func:`write_verify`.
+
+    Parameters
+    ----------
+    targets : array_like
+        Target conductance in S, g_min <= target <= g_max, in the selection's shape.
+    sel : selection, optional
+        Devices to program (default all), see :mod:`xbarlab.chipdrivers.selection`.
+    tolerance : float, optional
+        Half-width in S of the fixed acceptance band around each target, > 0. Default
+        2% of g_max (0.5 uS at the 25 uS g_max of the published PCM statistics): the
+        published algorithms accept a fixed band in conductance, not a relative one.
+    max_iterations : int
+        Verify iterations before giving up, >= 1.
+    reset_first : bool
+        RESET every selected device before the first verify (a known start state).
+    full_drive_error : float, optional
+        Error in S that drives the highest SET amplitude at gain 1, > 0. Default 25% of
+        g_max.
+    gain_step : float
+        Factor by which the per-device gain steps up or down, > 1.
+    retry_gain : float
+        Factor applied to the gain after an overshoot, 0 < retry_gain <= 1.
+    patience : int
+        SET pulses after which a device that has not moved is declared stuck, >= 1.
+    on_iteration : callable, optional
+        Called with each :class:`IterationStats` (progress display).
+    """
+    loop = _Loop(xbar, targets, sel, tolerance, max_iterations, patience, on_iteration)
+    full = _full_drive(full_drive_error, xbar.info.g_max)
+    if not (np.isfinite(gain_step) and gain_step > 1):
+        raise ConfigError(f"gain_step must be a finite number > 1, got {gain_step!r}")
+    if not 0 < retry_gain <= 1:
+        raise ConfigError(f"retry_gain must be in (0, 1], got {retry_gain!r}")
+    n = loop.flat.size
+    gain = np.ones(n, dtype=np.float32)
+    err_before = np.zeros(n, dtype=np.float32)  # error each device faced at its last SET
+    was_set = np.zeros(n, dtype=bool)
+
+    def set_pulses(over, under, err):
+        gain[over] = np.maximum(gain[over] * retry_gain, _GAIN_MIN)
+        was_set[over] = False
+        prev = was_set[under]
+        covered = np.where(prev, 1.0 - err / np.maximum(err_before[under], 1e-30), 0.5)
+        factor = np.where(covered < 0.25, gain_step, np.where(covered > 0.75, 1 / gain_step, 1))
+        gain[under] = np.clip(gain[under] * factor, _GAIN_MIN, _GAIN_MAX)
+        err_before[under] = err
+        was_set[under] = True
+        return _set_scaled(xbar, loop.flat[under], gain[under] * err / full, loop.info)
+
+    return loop.run(max_iterations, reset_first, set_pulses)
+
+
+#: bounds of program_iterative's per-device gain
+_GAIN_MIN, _GAIN_MAX = 1 / 16, 16.0
+
+
+#: the programming algorithms by name (procedures and the CLI choose among these)
+ALGORITHMS: dict[str, Callable[..., ProgramResult]] = {
+    "iterative": program_iterative,
+    "write-verify": write_verify,
+}
+
+
+class _Loop:
+    """What every program-and-verify run shares: inputs checked, per-device state,
+    the verify step (acceptance and stuck detection), RESETs and the trace.
+
+    Device arrays are indexed 0..n-1 over the selection; ``flat`` maps them to the
+    chip's flat indices and ``active`` lists the devices still being programmed.
+    """
+
+    def __init__(self, xbar, targets, sel, tolerance, max_iterations, patience, on_iteration):
+        info = xbar.info
+        s = resolve(sel, info.shape)
+        self.xbar, self.info, self.shape = xbar, info, s.shape
+        self.flat = np.arange(info.rows * info.cols) if s.flat is None else s.flat
+        self.tgt = _check_targets(targets, s.shape, info.g_min, info.g_max)
+        self.tol = 0.02 * info.g_max if tolerance is None else float(tolerance)
+        _check_settings(self.tol, max_iterations, patience)
+        self.patience = int(patience)
+        self.on_iteration = on_iteration
+        n = self.flat.size
+        self.g_verify = np.zeros(n, dtype=np.float32)
+        self.converged = np.zeros(n, dtype=bool)
+        self.unresponsive = np.zeros(n, dtype=bool)
+        self.reset_fail = np.zeros(n, dtype=np.int32)
+        self.sets_since_reset = np.zeros(n, dtype=np.int32)
+        self.g_at_reset = np.zeros(n, dtype=np.float32)
+        self.just_reset = np.zeros(n, dtype=bool)
+        self.done_at = np.zeros(n, dtype=np.int32)
+        self.active = np.arange(n)
+        self.trace: list[IterationStats] = []
+
+    def run(self, max_iterations: int, reset_first: bool, set_pulses) -> ProgramResult:
+        """Verify, RESET the overshot, ``set_pulses(over, under, err_under)`` the rest."""
+        if reset_first and self.flat.size:
+            self.reset(self.active)
+        for _ in range(int(max_iterations)):
+            if self.active.size == 0:
+                break
+            err = self.verify()
+            over, under = self.active[err < -self.tol], self.active[err > self.tol]
+            self.sets_since_reset[under] += 1
+            pulses = self.reset(over) + set_pulses(over, under, err[err > self.tol])
+            self.record(pulses)
+        return self.result()
+
+    def reset(self, dev: np.ndarray) -> int:
+        """RESET devices ``dev`` (selection indices); returns the pulse count."""
+        self.just_reset[dev] = True
+        self.sets_since_reset[dev] = 0
+        return _pulse(self.xbar, self.flat[dev], self.info.reset_pulse)
+
+    def verify(self) -> np.ndarray:
+        """Read the active devices, retire the converged and the stuck ones.
+
+        Returns target - G in S of the devices still active (same order as ``active``).
+        """
+        act, tol = self.active, self.tol
+        g = self.xbar.read(_rc(self.flat[act], self.info.cols))
+        self.g_verify[act] = g
+        err = self.tgt[act] - g
+        jr = self.just_reset[act]
+        self.g_at_reset[act[jr]] = g[jr]
+        fails = self.reset_fail[act]
+        self.reset_fail[act] = np.where(jr, np.where(err < -tol, fails + 1, 0), fails)
+        moved = g - self.g_at_reset[act]
+        slow = (self.sets_since_reset[act] >= self.patience) & (moved < tol)
+        dead = (self.reset_fail[act] >= 2) | slow
         ok = np.abs(err) <= tol
-        converged[active[ok]] = True
+        self.unresponsive[act[dead]] = True
+        self.converged[act[ok]] = True
+        self.done_at[act[ok | dead]] = len(self.trace) + 1
+        self.just_reset[act] = False
         keep = ~(ok | dead)
-        active, err = active[keep], err[keep]
-        over, under = err < -tol, err > tol
-        just_reset[:] = False
-        just_reset[active[over]] = True
-        sets_since_reset[active[over]] = 0
-        sets_since_reset[active[under]] += 1
-        pulses = _pulse(xbar, flat[active[over]], info.reset_pulse)
-        pulses += _set_scaled(xbar, flat[active[under]], err[under] / full, info)
+        self.active = act[keep]
+        return err[keep]
+
+    def record(self, pulses: int) -> None:
+        n = self.flat.size
         stats = IterationStats(
-            it,
-            int(converged.sum()),
-            int(unresponsive.sum()),
-            float(np.mean(np.abs(tgt - g_verify))) if n else 0.0,
+            len(self.trace) + 1,
+            int(self.converged.sum()),
+            int(self.unresponsive.sum()),
+            float(np.mean(np.abs(self.tgt - self.g_verify))) if n else 0.0,
             pulses,
         )
-        trace.append(stats)
-        if on_iteration is not None:
-            on_iteration(stats)
-    shape = s.shape
-    return ProgramResult(
-        converged.reshape(shape), unresponsive.reshape(shape), g_verify.reshape(shape), tol, trace
-    )
+        self.trace.append(stats)
+        if self.on_iteration is not None:
+            self.on_iteration(stats)
+
+    def result(self) -> ProgramResult:
+        s = self.shape
+        return ProgramResult(
+            self.converged.reshape(s),
+            self.unresponsive.reshape(s),
+            self.g_verify.reshape(s),
+            self.tol,
+            self.trace,
+            self.done_at.reshape(s),
+        )
 
 
 def _rc(flat: np.ndarray, cols: int) -> tuple[np.ndarray, np.ndarray]:
@@ -206,6 +368,13 @@ def _set_scaled(xbar: Crossbar, flat: np.ndarray, drive: np.ndarray, info) -> in
     return int(flat.size)
 
 
+def _full_drive(full_drive_error: float | None, g_max: float) -> float:
+    full = 0.25 * g_max if full_drive_error is None else float(full_drive_error)
+    if not full > 0:
+        raise ConfigError(f"full_drive_error must be > 0 S, got {full_drive_error!r}")
+    return full
+
+
 def _check_targets(targets, shape, g_min: float, g_max: float) -> np.ndarray:
     try:
         tgt = np.asarray(targets, dtype=np.float32)
@@ -224,11 +393,9 @@ def _check_targets(targets, shape, g_min: float, g_max: float) -> np.ndarray:
     return tgt.ravel()
 
 
-def _check_settings(tol: float, full: float, max_iterations: int, patience: int) -> None:
+def _check_settings(tol: float, max_iterations: int, patience: int) -> None:
     if not tol > 0:
         raise ConfigError(f"tolerance must be > 0 S, got {tol!r}")
-    if not full > 0:
-        raise ConfigError(f"full_drive_error must be > 0 S, got {full!r}")
     if int(max_iterations) < 1:
         raise ConfigError(f"max_iterations must be >= 1, got {max_iterations!r}")
     if int(patience) < 1:
