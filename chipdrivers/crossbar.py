@@ -30,6 +30,7 @@ CAPABILITIES = {
     "per_device_pulses": "one pulse call may give each device its own amplitude and width",
     "unipolar": "pulse polarity is ignored (switching is thermal, e.g. PCM)",
     "virtual_time": "the clock is virtual: sleep returns at once",
+    "state": "save_state() -> bytes and load_state(bytes) keep and restore the full chip state",
 }
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from xbarlab.clock import VirtualClock
 from xbarlab.emulator import pcm_kernels as K
+from xbarlab.emulator import pcm_state
 from xbarlab.emulator.mvm import ArrayMatrices, Readout, analog_mvm
 from xbarlab.emulator.pcm_params import PCMParams
 from xbarlab.emulator.peripherals import PRESETS as PERIPHERAL_PRESETS
@@ -234,6 +235,14 @@ class PCMArray:
     def state_bytes(self) -> int:
         """Bytes of per-device state held by this array (the event table excluded)."""
         return sum(a.nbytes for a in self.state_arrays().values())
+
+    def get_state(self) -> dict[str, np.ndarray | dict]:
+        """Copy of the full chip state (devices, events, RNG, clock): see pcm_state."""
+        return pcm_state.get_state(self)
+
+    def set_state(self, state: dict[str, np.ndarray | dict]) -> None:
+        """Restore a :meth:`get_state` copy; ConfigError (chip untouched) on a mismatch."""
+        pcm_state.set_state(self, state)
 
     @property
     def stuck(self) -> np.ndarray:

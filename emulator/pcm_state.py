@@ -1,0 +1,172 @@
+"""Saving and restoring the full state of an emulated PCM array.
+
+A real chip keeps its state physically between sessions; an emulated one keeps it
+here, so a resumed campaign continues on the same chip. The state is everything
+that affects future results:
+
+- the per-device arrays (:meth:`PCMArray.state_arrays`, 33 bytes per device);
+- the programming-event table (times and its capacity, which decides when the
+  table is compacted and so which event ids devices hold);
+- the operations RNG: the PCG64 state and the block of kernel keys already drawn
+  from it but not yet used (:class:`~xbarlab.emulator.rng.KeyStream`);
+- the virtual clock time and the time of the last pulse.
+
+Not saved, because it is rederived identically: the fabrication draws and the
+readout mismatch come only from (seed, rows, cols, params, periphery), which must
+match (:func:`check_compatible`). The MVM matrix cache is emptied both when saving
+and when restoring, so the saved chip and a restored one compute their next MVM
+from the same (fresh) matrices and give bit-identical results.
+
+The state is a dict: ``"meta"`` (JSON-able) plus one numpy array per name in
+:data:`ARRAY_NAMES`; no pickle anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from xbarlab.errors import ConfigError
+
+if TYPE_CHECKING:
+    from xbarlab.clock import VirtualClock
+    from xbarlab.emulator.pcm import PCMArray
+
+#: bump when the layout changes; a state of another version is refused
+FORMAT_VERSION = 1
+#: what must agree between the saved chip and the one restored into
+_IDENTITY = ("rows", "cols", "seed", "params", "periphery")
+
+
+def _identity(chip: PCMArray) -> dict[str, Any]:
+    """The chip's construction arguments, JSON-normalised (so saved and live compare)."""
+    ident = {
+        "rows": chip.rows,
+        "cols": chip.cols,
+        "seed": chip.seed,
+        "params": chip.params.to_dict(),
+        "periphery": chip.periphery.to_dict(),
+    }
+    return json.loads(json.dumps(ident))
+
+
+def get_state(chip: PCMArray) -> dict[str, Any]:
+    """A copy of the chip's full state: ``{"meta": dict, <array name>: ndarray, ...}``.
+
+    Also empties the chip's MVM cache (see the module docstring).
+    """
+    chip._mvm_cache.clear()
+    keys = chip._key
+    meta = {
+        "format": FORMAT_VERSION,
+        **_identity(chip),
+        "time_s": chip.clock.now(),
+        "t_last_pulse_s": chip._t_last_pulse,
+        "event_capacity": int(chip._event_times.size),
+        "rng": keys._rng.bit_generator.state,
+        "key_next": int(keys._next),
+    }
+    state: dict[str, Any] = {"meta": meta}
+    state.update({name: a.copy() for name, a in chip.state_arrays().items()})
+    state["event_times"] = chip._event_times[: chip._n_events].copy()
+    state["keys"] = keys._keys.copy()
+    return state
+
+
+def check_compatible(chip: PCMArray, state: dict[str, Any]) -> None:
+    """Raise ConfigError naming every difference if ``state`` cannot go into ``chip``."""
+    meta = state.get("meta")
+    if not isinstance(meta, dict):
+        raise ConfigError("chip state has no 'meta' dict; it was not made by get_state")
+    version = meta.get("format")
+    if version != FORMAT_VERSION:
+        raise ConfigError(
+            f"chip state format {version!r} is not supported; this version reads "
+            f"format {FORMAT_VERSION}"
+        )
+    live = _identity(chip)
+    diffs = [_difference(name, meta.get(name), live[name]) for name in _IDENTITY]
+    diffs = [d for d in diffs if d]
+    if diffs:
+        raise ConfigError(
+            "chip state does not fit this chip: " + "; ".join(diffs) + ". Open the chip "
+            "with the spec the state was saved from."
+        )
+    _check_arrays(chip, state, meta)
+
+
+def _difference(name: str, saved: Any, live: Any) -> str:
+    """'' when equal, else what differs (field by field for parameter dicts)."""
+    if saved == live:
+        return ""
+    if isinstance(saved, dict) and isinstance(live, dict):
+        fields = sorted(set(saved) | set(live))
+        parts = [
+            f"{k} {saved.get(k)!r} != {live.get(k)!r}"
+            for k in fields
+            if saved.get(k) != live.get(k)
+        ]
+        return f"{name}: saved vs this chip: " + ", ".join(parts)
+    return f"{name}: saved {saved!r}, this chip {live!r}"
+
+
+def _check_arrays(chip: PCMArray, state: dict[str, Any], meta: dict[str, Any]) -> None:
+    expected = {name: (a.dtype, a.shape) for name, a in chip.state_arrays().items()}
+    n_events = np.shape(state.get("event_times"))[:1] or (-1,)
+    expected["event_times"] = (np.dtype(np.float64), n_events)
+    expected["keys"] = (np.dtype(np.uint64), np.shape(state.get("keys")))
+    for name, (dtype, shape) in expected.items():
+        a = state.get(name)
+        if not isinstance(a, np.ndarray) or a.dtype != dtype or a.shape != shape:
+            got = "missing" if a is None else f"{getattr(a, 'dtype', type(a))} {np.shape(a)}"
+            raise ConfigError(f"chip state array {name!r} must be {dtype} {shape}, got {got}")
+    if state["event_times"].ndim != 1 or state["keys"].ndim != 1:
+        raise ConfigError("chip state arrays 'event_times' and 'keys' must be 1-D")
+    n = state["event_times"].size
+    if not 0 < n <= meta.get("event_capacity", -1):
+        raise ConfigError(
+            f"chip state holds {n} programming events for a table of "
+            f"{meta.get('event_capacity')!r}; expected 1 .. capacity"
+        )
+    if state["event"].size and int(state["event"].max()) >= n:
+        raise ConfigError(f"chip state refers to event {int(state['event'].max())} of {n}")
+    if not 0 <= meta.get("key_next", -1) <= state["keys"].size:
+        raise ConfigError(
+            f"chip state key_next = {meta.get('key_next')!r} is outside 0..{state['keys'].size}"
+        )
+
+
+def set_state(chip: PCMArray, state: dict[str, Any]) -> None:
+    """Restore a state from :func:`get_state`; on any mismatch nothing changes.
+
+    Everything is checked first (ConfigError naming the difference), then copied in.
+    The RNG state is validated by building the generator before anything is touched.
+    """
+    check_compatible(chip, state)
+    meta = state["meta"]
+    rng = np.random.Generator(np.random.PCG64())
+    try:
+        rng.bit_generator.state = meta["rng"]
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ConfigError(f"chip state has an invalid RNG state: {exc}") from None
+    for name, a in chip.state_arrays().items():
+        a[:] = state[name]
+    times = np.zeros(int(meta["event_capacity"]), dtype=np.float64)
+    times[: state["event_times"].size] = state["event_times"]
+    chip._event_times, chip._n_events = times, int(state["event_times"].size)
+    chip._key._rng = rng
+    chip._key._keys = state["keys"].copy()
+    chip._key._next = int(meta["key_next"])
+    chip._t_last_pulse = float(meta["t_last_pulse_s"])
+    _set_clock(chip.clock, float(meta["time_s"]))
+    chip._version += 1
+    chip._mvm_cache.clear()
+
+
+def _set_clock(clock: VirtualClock, t: float) -> None:
+    """Put a virtual clock at time t (s). In use virtual time only moves forward; a
+    restore is the one place that sets it back, so VirtualClock offers no setter."""
+    with clock._lock:
+        clock._t = t
