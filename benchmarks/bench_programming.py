@@ -14,9 +14,10 @@ What it does, on ``emulator:pcm?rows=R&cols=C&seed=S`` (default 256 x 256, seed 
    programming spread of PCM measured on a million devices at the bin centre:
    sigma(G) = (0.26348 + 1.9650 g - 1.1731 g^2) uS with g = G / 25 uS (Nandakumar et
    al., ICECS 2019; Joshi et al., Nat. Commun. 11, 2473 (2020); aihwkit's
-   ``PCMLikeNoiseModel``), their ``ratio`` and the bin's ``devices``. Binning uniform targets rather than programming 5 discrete
-   levels compares the same law over the whole range; the std is taken of the error,
-   so the spread of targets inside a bin does not enter.
+   ``PCMLikeNoiseModel``), their ``ratio`` and the bin's ``devices``. Binning uniform
+   targets rather than programming 5 discrete levels compares the same law over the
+   whole range; the std is taken of the error, so the spread of targets inside a bin
+   does not enter.
 3. ``drift_campaign_wall_s``: wall-clock seconds of a drift procedure on a fresh chip of
    the same shape: 30 reads log-spaced over a virtual day (86400 s). When the
    procedures registry offers ``drift`` it runs through the Runner into a temporary
