@@ -18,12 +18,10 @@ What it does, on ``emulator:pcm?rows=R&cols=C&seed=S`` (default 256 x 256, seed 
    targets rather than programming 5 discrete levels compares the same law over the
    whole range; the std is taken of the error, so the spread of targets inside a bin
    does not enter.
-3. ``drift_campaign_wall_s``: wall-clock seconds of a drift procedure on a fresh chip of
-   the same shape: 30 reads log-spaced over a virtual day (86400 s). When the
-   procedures registry offers ``drift`` it runs through the Runner into a temporary
-   run store (``drift_campaign_method`` = "runner"); otherwise a direct loop of the
-   same reads on the backend clock stands in (``drift_campaign_method`` =
-   "direct-loop").
+3. ``drift_campaign_wall_s``: wall-clock seconds of the ``drift`` procedure on a fresh
+   chip of the same shape, run by the Runner into a temporary run store: program (its
+   default pattern and algorithm), 30 reads log-spaced over a virtual day (86400 s),
+   per-device nu fit, every step stored.
 
 The JSON goes to stdout, progress to stderr. Run:
 ``.venv/bin/python benchmarks/bench_programming.py [--rows R] [--cols C] [--seed S]``
@@ -42,7 +40,9 @@ import numpy as np
 
 from xbarlab.chipdrivers import open_crossbar
 from xbarlab.chipdrivers.programming import program_iterative
-from xbarlab.errors import XbarlabError
+from xbarlab.procedures import registry
+from xbarlab.procedures.runner import Runner
+from xbarlab.store import RunStore
 
 #: published PCM programming spread: sigma = poly(G / G_REF) in uS (coefficients high to low)
 SIGMA_REF_POLY_US = (-1.1731, 1.9650, 0.26348)
@@ -82,7 +82,7 @@ def bench_programming(rows: int = 256, cols: int = 256, seed: int = 1) -> dict:
     g = xbar.read()
     levels = level_table(targets, g, ~res.unresponsive, info.g_max)
     xbar.close()
-    drift_wall, method = time_drift_campaign(rows, cols, seed)
+    drift_wall = time_drift_campaign(rows, cols, seed)
     return {
         "backend": spec_for(rows, cols, seed),
         "converged_fraction": res.converged_fraction,
@@ -95,7 +95,6 @@ def bench_programming(rows: int = 256, cols: int = 256, seed: int = 1) -> dict:
         "read_after_s": T_READ_AFTER,
         "levels": levels,
         "drift_campaign_wall_s": drift_wall,
-        "drift_campaign_method": method,
     }
 
 
@@ -122,56 +121,24 @@ def level_table(targets, g_read, usable, g_max: float) -> list[dict]:
     return out
 
 
-def time_drift_campaign(rows: int, cols: int, seed: int) -> tuple[float, str]:
-    """Wall seconds of a 30-read, one-day drift run on a fresh chip, and how it ran."""
+def time_drift_campaign(rows: int, cols: int, seed: int) -> float:
+    """Wall seconds of the drift procedure (program, 30 reads over a day, fit) run by the
+    Runner into a temporary run store, on a fresh chip."""
     spec = spec_for(rows, cols, seed)
+    proc = registry.get("drift").from_values({"n_reads": DRIFT_READS, "duration": DRIFT_SPAN})
     xbar = open_crossbar(spec)
+    _log(f"drift campaign, {DRIFT_READS} reads over {DRIFT_SPAN:.0f} s ...")
     try:
-        runner = _drift_runner()
-        _log(f"drift campaign, {DRIFT_READS} reads over {DRIFT_SPAN:.0f} s ({runner[0]}) ...")
-        t0 = time.perf_counter()
-        runner[1](xbar, spec)
-        wall = time.perf_counter() - t0
+        with tempfile.TemporaryDirectory() as tmp, RunStore(Path(tmp) / "b.sqlite") as store:
+            t0 = time.perf_counter()
+            outcome = Runner(store).run(proc, xbar, backend=spec)
+            wall = time.perf_counter() - t0
     finally:
         xbar.close()
+    if outcome.status != "completed":
+        raise RuntimeError(f"drift run ended {outcome.status}: {outcome.summary}")
     _log(f"  {wall:.2f} s")
-    return wall, runner[0]
-
-
-def _drift_runner():
-    """("runner", fn) through the procedures Runner when drift exists, else the direct loop."""
-    try:
-        from xbarlab.procedures import registry
-        from xbarlab.procedures.runner import Runner
-        from xbarlab.store import RunStore
-
-        drift = registry.get("drift")
-    except (ImportError, XbarlabError):  # registry or drift not there yet
-        return "direct-loop", _direct_drift
-
-    def run(xbar, spec):
-        with tempfile.TemporaryDirectory() as tmp:
-            store = RunStore(Path(tmp) / "bench.sqlite")
-            try:
-                proc = drift.from_values({"n_reads": DRIFT_READS, "t_last": DRIFT_SPAN})
-                Runner(store).run(proc, xbar, backend=spec)
-            finally:
-                store.close()
-
-    return "runner", run
-
-
-def _direct_drift(xbar, spec) -> None:
-    """Stand-in until procedures/drift.py lands: program, then read at log-spaced times."""
-    info = xbar.info
-    targets = (np.random.default_rng(0).uniform(0.1, 0.9, info.shape) * info.g_max).astype(
-        np.float32
-    )
-    program_iterative(xbar, targets)
-    start = xbar.clock.now()
-    for t in np.geomspace(T_READ_AFTER, DRIFT_SPAN, DRIFT_READS):
-        xbar.clock.sleep(max(start + t - xbar.clock.now(), 0.0))
-        xbar.read()
+    return wall
 
 
 def _warm_up() -> None:
