@@ -145,6 +145,248 @@ def bench_mvm(as_json: bool, sizes: str, batches: str):
         )
 
 
+def _store_option(fn):
+    """``--store PATH``: the run store (default: $XBARLAB_STORE, else DEFAULT_STORE)."""
+    return click.option(
+        "--store",
+        "store_path",
+        envvar="XBARLAB_STORE",
+        default=lambda: __import__("xbarlab.store", fromlist=["DEFAULT_STORE"]).DEFAULT_STORE,
+        show_default="$XBARLAB_STORE, else xbarlab-runs.sqlite",
+        type=click.Path(dir_okay=False),
+        help="Run store (SQLite file).",
+    )(fn)
+
+
+_json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+
+
+@main.command("procedures")
+@click.option("--json", "as_json", is_flag=True, help="Print the declarations as JSON.")
+@click.option("--markdown", is_flag=True, help="Print the README's procedures table.")
+def procedures_cmd(as_json: bool, markdown: bool):
+    """List the procedures and their parameters (unit, default, allowed range)."""
+    from xbarlab.procedures import registry
+
+    if as_json:
+        click.echo(json.dumps(registry.describe(), indent=2))
+    elif markdown:
+        click.echo(registry.markdown_table())
+    else:
+        for proc in registry.describe():
+            click.echo(f"{proc['name']}: {proc['summary']}")
+            for p in proc["parameters"]:
+                unit = f" [{p['unit']}]" if p["unit"] else ""
+                click.echo(f"    {p['name']}={p['default']}{unit}  {p['help']} ({p['allowed']})")
+
+
+@main.command("run")
+@click.argument("name")
+@click.option("--backend", "spec", required=True, help="Backend spec of the chip to run on.")
+@click.option(
+    "-p", "params", multiple=True, metavar="KEY=VALUE", help="Procedure parameter (repeatable)."
+)
+@_store_option
+@_json_option
+@_friendly_errors
+def run_cmd(name: str, spec: str, params: tuple[str, ...], store_path: str, as_json: bool):
+    """Run procedure NAME on the chip SPEC names and record it in the run store."""
+    from xbarlab.chipdrivers import open_crossbar
+    from xbarlab.procedures import registry
+
+    procedure = registry.get(name).from_values(_key_values(params))
+    with open_crossbar(spec) as xbar:
+        procedure.check(xbar.info)
+
+        def job(runner):
+            run_id = runner.create_run(procedure, xbar, backend=spec)
+            return runner.run(procedure, xbar, backend=spec, run_id=run_id, state_key=run_id)
+
+        _run_job(job, store_path, as_json)
+
+
+@main.command("campaign")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--backend", "spec", default=None, help="Backend spec (overrides the file's).")
+@_store_option
+@_json_option
+@_friendly_errors
+def campaign_cmd(file: str, spec: str | None, store_path: str, as_json: bool):
+    """Run the campaign in FILE (YAML: backend, steps with params and sweeps)."""
+    from xbarlab.chipdrivers import open_crossbar
+    from xbarlab.errors import ConfigError
+    from xbarlab.procedures.campaign import Campaign
+
+    campaign = Campaign.from_file(file)
+    spec = spec or campaign.backend
+    if not spec:
+        raise ConfigError(f"no backend: give --backend or a 'backend:' key in {file}")
+    with open_crossbar(spec) as xbar:
+        campaign.check(xbar.info)
+        _run_job(lambda runner: campaign.run(runner, xbar, backend=spec), store_path, as_json)
+
+
+@main.command("resume")
+@click.argument("run_id")
+@_store_option
+@_json_option
+@_friendly_errors
+def resume_cmd(run_id: str, store_path: str, as_json: bool):
+    """Continue an interrupted, aborted or failed run or campaign from its last durable step."""
+    from xbarlab.procedures.campaign import resume
+
+    _run_job(lambda runner: resume(runner, run_id), store_path, as_json, must_exist=True)
+
+
+@main.group()
+def runs():
+    """Browse the run store: list, show, export."""
+
+
+@runs.command("list")
+@_store_option
+@_json_option
+@_friendly_errors
+def runs_list(store_path: str, as_json: bool):
+    """List the runs in the store, newest first."""
+    with _open_store(store_path) as store:
+        infos = store.runs()
+    if as_json:
+        click.echo(json.dumps([i.to_dict() for i in infos]))
+        return
+    for i in infos:
+        parent = f"  (in {i.parent})" if i.parent else ""
+        click.echo(f"{i.run_id}  {i.procedure:16s} {i.status:11s} {i.n_records:5d} records{parent}")
+
+
+@runs.command("show")
+@click.argument("run_id")
+@_store_option
+@_json_option
+@_friendly_errors
+def runs_show(run_id: str, store_path: str, as_json: bool):
+    """Show one run: metadata, summary, step ids and child runs."""
+    with _open_store(store_path) as store:
+        info = store.run(run_id)
+        doc = {
+            **info.to_dict(),
+            "steps": store.step_ids(info.run_id),
+            "children": [c.run_id for c in reversed(store.runs(parent=info.run_id))],
+        }
+    if as_json:
+        click.echo(json.dumps(doc))
+        return
+    for key in ("run_id", "procedure", "status", "backend", "parent", "version", "error"):
+        click.echo(f"{key:10s} {doc[key]}")
+    click.echo(f"{'steps':10s} {len(doc['steps'])}: {' '.join(doc['steps'][:12])}")
+    if doc["children"]:
+        click.echo(f"{'children':10s} {' '.join(doc['children'])}")
+    click.echo(f"parameters {json.dumps(doc['parameters'])}")
+    click.echo(f"summary    {json.dumps(doc['summary'])}")
+
+
+@runs.command("export")
+@click.argument("run_id")
+@click.option("--format", "fmt", type=click.Choice(["hdf5"]), required=True)
+@click.argument("path", type=click.Path(dir_okay=False))
+@_store_option
+@_friendly_errors
+def runs_export(run_id: str, fmt: str, path: str, store_path: str):
+    """Export run RUN_ID (with a campaign's children) to PATH."""
+    from xbarlab.store import export_hdf5
+
+    with _open_store(store_path) as store:
+        out = export_hdf5(store, store.run(run_id).run_id, path)
+    click.echo(str(out))
+
+
+def _open_store(path: str, must_exist: bool = True):
+    """The run store at ``path``; a missing file is an error for commands that only read."""
+    import os
+
+    from xbarlab.errors import ConfigError
+    from xbarlab.store import RunStore
+
+    if must_exist and not os.path.exists(path):
+        raise ConfigError(f"no run store at {path!r}; give --store PATH or set XBARLAB_STORE")
+    return RunStore(path)
+
+
+def _key_values(items: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="-p")
+        if key.strip() in out:
+            raise click.BadParameter(f"parameter {key.strip()!r} given twice", param_hint="-p")
+        out[key.strip()] = value
+    return out
+
+
+def _run_job(job, store_path: str, as_json: bool, must_exist: bool = False) -> None:
+    """Run ``job(runner)`` with progress bars; print its outcome; Ctrl+C marks it interrupted."""
+    from xbarlab.events import Status
+    from xbarlab.procedures.runner import Runner
+
+    bus = EventBus()
+    bars = _RunBars(disable=True if as_json else None)
+    bus.subscribe(bars, Progress, Status)
+    with _open_store(store_path, must_exist) as store:
+        try:
+            outcome = job(Runner(store, bus))
+        except KeyboardInterrupt:
+            bars.close()
+            root = bars.root or "?"
+            click.echo(f"interrupted: run {root}; continue with: xbarlab resume {root}", err=True)
+            sys.exit(130)
+        finally:
+            bars.close()
+        info = store.run(outcome.run_id)
+    if as_json:
+        click.echo(json.dumps({**outcome.to_dict(), "procedure": info.procedure}))
+        return
+    click.echo(f"{info.procedure} run {outcome.run_id}: {outcome.status}")
+    click.echo(json.dumps(outcome.summary, indent=2))
+    if outcome.status != "completed":
+        click.echo(f"continue with: xbarlab resume {outcome.run_id}")
+
+
+class _RunBars:
+    """Event subscriber: one tqdm bar per run (on stderr); remembers the first run's id."""
+
+    def __init__(self, disable: bool | None):
+        self.disable = disable
+        self.bars = {}
+        self.root: str | None = None
+
+    def __call__(self, ev) -> None:
+        from tqdm import tqdm
+
+        if self.root is None:
+            self.root = ev.source
+        if not isinstance(ev, Progress):
+            return
+        bar = self.bars.get(ev.source)
+        if bar is None:
+            bar = self.bars[ev.source] = tqdm(
+                total=ev.total or None,
+                desc=ev.source,
+                file=sys.stderr,
+                disable=self.disable,
+                leave=False,
+            )
+        if ev.total and bar.total != ev.total:
+            bar.total = ev.total
+        bar.set_postfix_str(ev.message, refresh=False)
+        bar.update(ev.done - bar.n)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+        self.bars.clear()
+
+
 def _int_list(text: str, option: str) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
