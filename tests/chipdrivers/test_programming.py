@@ -120,6 +120,25 @@ def test_write_verify_counts_every_pulse_it_sends(programmed):
     assert r.total_pulses == sum(s.pulses for s in r.trace)
 
 
+def test_write_verify_reports_when_each_device_finished(programmed):
+    _, _, r, _, _ = programmed
+    assert r.done_at.shape == (32, 32)
+    finished = np.bincount(r.done_at.ravel(), minlength=r.iterations + 1)
+    # devices still in the loop at the end have done_at 0; the rest match the trace
+    assert finished[0] == np.count_nonzero(~(r.converged | r.unresponsive))
+    done = [s.converged + s.unresponsive for s in r.trace]
+    np.testing.assert_array_equal(np.cumsum(finished[1:]), done)
+    assert r.mean_iterations == pytest.approx(r.done_at[r.converged].mean())
+    assert 1 <= r.mean_iterations <= r.iterations
+
+
+def test_mean_iterations_is_nan_when_nothing_converged():
+    none = np.zeros(4, dtype=bool)
+    r = ProgramResult(none, none, np.zeros(4, np.float32), 1e-6, [], np.zeros(4, np.int32))
+    assert np.isnan(r.mean_iterations)
+    assert np.isnan(ProgramResult(~none, none, np.zeros(4, np.float32), 1e-6).mean_iterations)
+
+
 def test_write_verify_without_initial_reset(small_pcm):
     info = small_pcm.info
     targets = np.full(info.shape, 0.3 * info.g_max, dtype=np.float32)
