@@ -180,8 +180,11 @@ def program_iterative(
         Devices to program (default all), see :mod:`xbarlab.chipdrivers.selection`.
     tolerance : float, optional
         Half-width in S of the fixed acceptance band around each target, > 0. Default
-        2% of g_max (0.5 uS at the 25 uS g_max of the published PCM statistics): the
-        published algorithms accept a fixed band in conductance, not a relative one.
+        2% of g_max, as for :func:`write_verify`: 0.5 uS at the 25 uS g_max of the
+        published PCM statistics. Like the published algorithms the band is fixed in
+        conductance (not relative to the target); its width is an assumption of the
+        order of the read noise at verify (Q_s law of Joshi 2020: 0.2-0.5 uS over
+        the window), not a value fitted to the published programming spread.
     max_iterations : int
         Verify iterations before giving up, >= 1.
     reset_first : bool
