@@ -141,7 +141,15 @@ def parse(parameters_cls, values: Mapping[str, Any]):
         raise ConfigError(
             f"unknown parameter(s) {', '.join(map(str, unknown))}; known: {', '.join(known)}"
         )
-    return parameters_cls(**{name: convert(known[name], v) for name, v in values.items()})
+    converted, errors = {}, []
+    for name, value in values.items():
+        try:
+            converted[name] = convert(known[name], value)
+        except ConfigError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise ConfigError("; ".join(errors))
+    return parameters_cls(**converted)
 
 
 def to_json(params) -> dict:
