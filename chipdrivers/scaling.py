@@ -17,6 +17,7 @@ from xbarlab.errors import ConfigError
 
 _ABS = np.int32(0x7FFFFFFF)
 _INF_BITS = np.int32(0x7F800000)
+_F32_MAX = float(np.finfo(np.float32).max)
 
 
 @njit(cache=True, error_model="numpy")
@@ -38,10 +39,14 @@ def _normalise_rows(x, bits, v_full, out, norm):
         scratch[0] = top  # the bit pattern of max |x[b]|
         m = as_float[0]
         norm[b] = m
-        # float64: for a subnormal max the factor would overflow float32
         f = np.float64(v_full) / np.float64(m) if m > 0 else 0.0
-        for j in range(n):
-            out[b, j] = np.float32(x[b, j] * f)
+        if f < _F32_MAX:  # single precision vectorises twice as wide
+            f32 = np.float32(f)
+            for j in range(n):
+                out[b, j] = x[b, j] * f32
+        else:  # a subnormal max: the factor overflows float32
+            for j in range(n):
+                out[b, j] = np.float32(x[b, j] * f)
     return True
 
 

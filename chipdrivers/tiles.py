@@ -129,6 +129,8 @@ class AnalogTile:
         self.g_min = max(a.info.g_min for a in self.arrays)
         self.g_max = min(a.info.g_max for a in self.arrays)
         self.v_full_scale = self._full_scale_voltage()
+        # without an ADC range nothing saturates: no flags to fetch, no bound management
+        self._can_saturate = info.periphery.get("adc_full_scale_A", 0.0) is not None
         self.max_bound_retries = max_bound_retries
         self.shape: tuple[int, int] | None = None
         self.weight_scale = float("nan")
@@ -137,6 +139,7 @@ class AnalogTile:
         self.last_saturated = 0
         self.last_retries = 0
         self._blocks: list[Block] = []
+        self._forward_takes: list[tuple[Block, partial]] = []
         self._owned: list[Crossbar] = []
 
     # -- construction -------------------------------------------------------------------
@@ -256,6 +259,10 @@ class AnalogTile:
         self._blocks = plan_layout(
             self.shape, self.info.rows, self.info.cols, self.pairs_per_weight
         )
+        self._forward_takes = [
+            (b, partial(self._pair_outputs, m=max(seg.s0 + seg.size for seg in b.segments)))
+            for b in self._blocks
+        ]
         self.weight_scale = scale
         self.g_scale = self.g_range * (self.g_max - self.g_min) / scale
         # weight units per S of each pair's output: its significance over g_scale times
@@ -331,13 +338,11 @@ class AnalogTile:
         one_pass = len(self._blocks) == 1 and len(self._blocks[0].segments) == 1
         y = None if one_pass else np.zeros((x.shape[0], self.shape[0]), np.float32)
         self.last_retries = self.last_saturated = 0
-        for block in self._blocks:
+        for block, take in self._forward_takes:
             # zero vectors are driven as zeros and scaled back by 0: exact zeros out
             u, norm = normalise(
                 x[:, block.row0 : block.row1], self.v_full_scale, self.info.rows, "forward"
             )
-            m = max(seg.s0 + seg.size for seg in block.segments)
-            take = partial(self._pair_outputs, m=m)
             g, s = self._measure(self.arrays[block.array], u, False, take)
             for seg in block.segments:
                 k = slice(seg.s0, seg.s0 + seg.size)
@@ -347,7 +352,8 @@ class AnalogTile:
                     y *= f
                 else:
                     y[:, seg.j0 : seg.j1] += g[:, k] * f
-                self.last_saturated += int(np.count_nonzero(s[:, k]))
+                if s is not None:
+                    self.last_saturated += int(np.count_nonzero(s[:, k]))
         y = np.ascontiguousarray(y)  # a view of the chip's output when it has spare columns
         return y[0] if single else y
 
@@ -374,15 +380,17 @@ class AnalogTile:
                 g, s = self._measure(self.arrays[block.array], u, True, take)
                 f = norm[:, None] * (self._factors[seg.pair] / self.v_full_scale)
                 out[:, block.row0 : block.row1] += g * f
-                self.last_saturated += int(np.count_nonzero(s))
+                if s is not None:
+                    self.last_saturated += int(np.count_nonzero(s))
         return out[0] if single else out
 
-    def _pair_outputs(self, cur: np.ndarray, sat: np.ndarray, m: int):
-        """Currents (A) and saturation flags of the first m slots: G+ minus G-."""
+    def _pair_outputs(self, cur: np.ndarray, sat: np.ndarray | None, m: int):
+        """Currents (A) and saturation flags (or None) of the first m slots: G+ minus G-."""
         if self.differential:
-            return cur[:, :m], sat[:, :m]
+            return cur[:, :m], None if sat is None else sat[:, :m]
         h = self.info.cols // 2
-        return cur[:, :m] - cur[:, h : h + m], sat[:, :m] | sat[:, h : h + m]
+        both = None if sat is None else sat[:, :m] | sat[:, h : h + m]
+        return cur[:, :m] - cur[:, h : h + m], both
 
     def _measure(self, xbar: Crossbar, u: np.ndarray, transpose: bool, take):
         """Output currents in A at the applied scale, with bound management.
@@ -391,7 +399,10 @@ class AnalogTile:
         picks (and pairs) the used outputs. Vectors with a saturated output are repeated
         at the next smaller input scale c; each saturated output takes the value of that
         repetition divided by c, so every output is in units of the full input scale.
+        Saturation flags are None when the chip's readout has no ADC range.
         """
+        if not self._can_saturate:
+            return take(xbar.mvm(u, transpose=transpose), None)
         cur, s = xbar.mvm(u, transpose=transpose, return_saturation=True)
         g, s = take(cur, s)
         todo = np.flatnonzero(s.any(axis=1)) if s.any() else ()  # flat check: cheap
@@ -429,9 +440,9 @@ def _dac_range(info) -> float:
     return float(info.periphery.get("dac_range_V", info.v_read))
 
 
-def _first(cur: np.ndarray, sat: np.ndarray, n: int):
-    """Currents and saturation flags of the first n outputs."""
-    return cur[:, :n], sat[:, :n]
+def _first(cur: np.ndarray, sat: np.ndarray | None, n: int):
+    """Currents and saturation flags (or None) of the first n outputs."""
+    return cur[:, :n], None if sat is None else sat[:, :n]
 
 
 def _is_shape(value) -> bool:

@@ -18,7 +18,6 @@ import numpy as np
 
 from xbarlab.emulator import kernels as K
 from xbarlab.emulator.peripherals import Mismatch, PeripheralParams
-from xbarlab.emulator.rng import ZIGGURAT
 
 _NO_VAR = np.empty((0, 0), dtype=np.float32)
 
@@ -80,7 +79,7 @@ def analog_mvm(
     m = readout.mismatch
     converter = (readout.noise, readout.lsb, readout.codes, key)
     data = (y, var, m.gain, m.offset)
-    _run(K.adc_kernel, K.adc_kernel_parallel, y.size, *data, *converter, out, saturated, ZIGGURAT)
+    _run(K.adc_kernel, K.adc_kernel_parallel, y.size, *data, *converter, out, saturated)
     return out, saturated
 
 
@@ -90,7 +89,7 @@ def _dac(x: np.ndarray, p: PeripheralParams, key: np.uint64) -> np.ndarray:
     out = np.empty_like(x)
     dac_key = key ^ np.uint64(0x5851F42D4C957F2D)
     converter = (p.dac_range, p.dac_levels, p.dac_stochastic, p.input_noise, dac_key)
-    _run(K.dac_kernel, K.dac_kernel_parallel, x.size, x, *converter, out, ZIGGURAT)
+    _run(K.dac_kernel, K.dac_kernel_parallel, x.size, x, *converter, out)
     return out
 
 

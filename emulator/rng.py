@@ -22,7 +22,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -33,6 +35,8 @@ _ONE = np.uint64(1)
 _INV24 = np.float32(1.0 / (1 << 24))
 _TWO_PI = np.float32(2.0 * math.pi)
 _MINUS_TWO = np.float32(-2.0)
+_MASK32 = np.uint64(0xFFFFFFFF)
+_S32 = np.uint64(32)
 
 
 @njit(cache=True, inline="always")
@@ -66,145 +70,173 @@ def fill_normals(key, out):
             out[2 * c + 1] = z1
 
 
-_ZIG_R = 3.6541528853610088  # start of the tail
+# -- the vectorisable generator of the peripheral kernels ------------------------------
+# A loop that draws one normal pair per iteration from the functions below compiles to
+# AVX2 vector code: 32-bit integer hashing, and log, sin and cos as float32 polynomials,
+# with no table look-ups, branches or calls (numba's 32-bit integer arithmetic widens
+# to 64 bits, hence the LLVM intrinsics).
 
 
-def _ziggurat_tables(value_bits: int = 24):
-    """Marsaglia & Tsang (2000) tables for the normal density with 256 layers (r =
-    3.6541528853610088, v = 4.92867323399e-3), for ``value_bits``-bit signed values;
-    about 1.5% of draws miss the fast path (2.8% with the paper's 128 layers)."""
-    layers = 256
-    m1 = 2.0 ** (value_bits - 1)
-    dn = tn = _ZIG_R
-    vn = 4.92867323399e-3
-    kn = np.zeros(layers, dtype=np.int64)
-    wn = np.zeros(layers, dtype=np.float64)
-    fn = np.zeros(layers, dtype=np.float64)
-    q = vn / math.exp(-0.5 * dn * dn)
-    kn[0], kn[1] = int(dn / q * m1), 0
-    wn[0], wn[-1] = q / m1, dn / m1
-    fn[0], fn[-1] = 1.0, math.exp(-0.5 * dn * dn)
-    for i in range(layers - 2, 0, -1):
-        dn = math.sqrt(-2.0 * math.log(vn / dn + math.exp(-0.5 * dn * dn)))
-        kn[i + 1] = int(dn / tn * m1)
-        tn = dn
-        fn[i] = math.exp(-0.5 * dn * dn)
-        wn[i] = dn / m1
-    return kn, wn, fn
+@intrinsic
+def _mix32(typingctx, x):
+    """Wellons' "triple32" integer hash (bijective on 32 bits, full avalanche), as i32
+    operations."""
+    if x != types.uint32:
+        return None
+
+    def codegen(context, builder, sig, args):
+        i32 = ir.IntType(32)
+        v = args[0]
+        for shift, mult in ((17, 0xED5AD4BB), (11, 0xAC4C1B51), (15, 0x31848BAB)):
+            v = builder.xor(v, builder.lshr(v, ir.Constant(i32, shift)))
+            v = builder.mul(v, ir.Constant(i32, mult))
+        return builder.xor(v, builder.lshr(v, ir.Constant(i32, 14)))
+
+    return types.uint32(types.uint32), codegen
 
 
-#: ziggurat tables (kn, wn, fn) for 24-bit values; kernels take them as arguments,
-#: unpacked once outside their loops (numba cannot cache parallel functions that read
-#: global arrays, and unpacking a tuple of arrays per element costs reference counts)
-ZIGGURAT = _ziggurat_tables()
-_MASK32 = np.uint64(0xFFFFFFFF)
-_S32 = np.uint64(32)
-_S11 = np.uint64(11)
-_LAYER = np.int64(255)
-_S8 = np.int64(8)
-_INV53 = 1.0 / (1 << 53)
-_SLOW_SALT = np.uint64(0xD1B54A32D192ED03)
+@intrinsic
+def _affine32(typingctx, c, mult, add):
+    """(c * mult + add) mod 2^32 of integers c, mult, add, as i32 operations."""
+    if not all(isinstance(t, types.Integer) for t in (c, mult, add)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        i32 = ir.IntType(32)
+        a, m, k = (builder.trunc(v, i32) if v.type.width > 32 else v for v in args)
+        return builder.add(builder.mul(a, m), k)
+
+    return types.uint32(c, mult, add), codegen
 
 
-@njit(cache=True, inline="always")
-def _split(word):
-    """A 32-bit word as a 24-bit signed value and an 8-bit layer index."""
-    v = np.int64(np.int32(np.uint32(word)))
-    return v >> _S8, v & _LAYER
+@intrinsic
+def _float_bits(typingctx, x):
+    """The bit pattern of a float32 as int32."""
+    if x != types.float32:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+
+    return types.int32(types.float32), codegen
 
 
-@njit(cache=True, inline="always")
-def _uniform(h):
-    """(0, 1] from the top 53 bits."""
-    return (np.float64(h >> _S11) + 1.0) * _INV53
+@intrinsic
+def _bits_float(typingctx, x):
+    """The float32 with a given int32 bit pattern."""
+    if x != types.int32:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.FloatType())
+
+    return types.float32(types.int32), codegen
 
 
-@njit(cache=True, inline="always")
-def _normal_slow(key, counter, hz, iz, kn, wn, fn):
-    """Ziggurat rejection and tail, drawing more numbers from a per-draw sub-stream."""
-    sub = splitmix64(key ^ _SLOW_SALT, np.uint64(counter))
-    draw = np.uint64(0)
-    while True:
-        x = hz * wn[iz]
-        if iz == 0:  # tail beyond r (Marsaglia 1964)
-            while True:
-                draw += _ONE
-                xt = -math.log(_uniform(splitmix64(sub, draw))) / _ZIG_R
-                draw += _ONE
-                yt = -math.log(_uniform(splitmix64(sub, draw)))
-                if yt + yt >= xt * xt:
-                    return _ZIG_R + xt if hz > 0 else -_ZIG_R - xt
-        draw += _ONE
-        u = _uniform(splitmix64(sub, draw))
-        if fn[iz] + u * (fn[iz - 1] - fn[iz]) < math.exp(-0.5 * x * x):
-            return x
-        draw += _ONE
-        hz, iz = _split(splitmix64(sub, draw) & _MASK32)
-        if abs(hz) < kn[iz]:
-            return hz * wn[iz]
+_F = np.float32
+_I = np.int32
+#: log(1 + f) - f + f^2/2 = f^3 P(f) on [sqrt(1/2) - 1, sqrt(2) - 1]: the coefficients of
+#: Cephes logf (S. L. Moshier, Cephes Math Library, 1984-1992), relative error < 1e-7
+_LOG_P = tuple(
+    _F(c)
+    for c in (
+        7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1, -1.2420140846e-1,
+        1.4249322787e-1, -1.6668057665e-1, 2.0000714765e-1, -2.4999993993e-1,
+        3.3333331174e-1,
+    )
+)  # fmt: skip
+_LOG_P0, _LOG_P1, _LOG_P2, _LOG_P3, _LOG_P4, _LOG_P5, _LOG_P6, _LOG_P7, _LOG_P8 = _LOG_P
+#: sin and cos on [-pi/4, pi/4]: Cephes sinf / cosf polynomials
+_SIN1, _SIN2, _SIN3 = _F(-1.9515295891e-4), _F(8.3321608736e-3), _F(-1.6666654611e-1)
+_COS1, _COS2, _COS3 = _F(2.443315711809948e-5), _F(-1.388731625493765e-3), _F(4.166664568298827e-2)
+_LN2 = _F(math.log(2.0))
+_SQRT2 = _F(math.sqrt(2.0))
+_OCTANT = _F(math.pi / 4)
+_INV21 = _F(1.0 / (1 << 21))
+_INV31 = _F(1.0 / (1 << 31))
+_HALF = _F(0.5)
+_ONE_F = _F(1.0)
+_MULT_A, _MULT_B = np.int64(0x9E3779B1), np.int64(0x85EBCA77)
 
 
-@njit(cache=True, inline="always")
-def _one(key, draw, word, kn, wn, fn):
-    hz, iz = _split(word)
-    if abs(hz) < kn[iz]:
-        return np.float32(hz * wn[iz])
-    return np.float32(_normal_slow(key, draw, hz, iz, kn, wn, fn))
+@njit(cache=True, inline="always", error_model="numpy")
+def _log(x):
+    """Natural log of a positive normal float32 (Cephes logf's reduction and polynomial)."""
+    bits = _float_bits(x)
+    e = _I((bits >> _I(23)) - _I(127))
+    m = _bits_float(_I((bits & _I(0x7FFFFF)) | _I(0x3F800000)))  # mantissa in [1, 2)
+    big = m > _SQRT2
+    m = m * _HALF if big else m
+    e = _I(e + _I(big))
+    f = m - _ONE_F
+    z = f * f
+    p = ((((_LOG_P0 * f + _LOG_P1) * f + _LOG_P2) * f + _LOG_P3) * f + _LOG_P4) * f + _LOG_P5
+    p = ((p * f + _LOG_P6) * f + _LOG_P7) * f + _LOG_P8
+    return _F(e) * _LN2 + (f + (p * f * z - _HALF * z))
 
 
-@njit(cache=True, inline="always")
-def normal2(key, counter, kn, wn, fn):
-    """Two independent float32 standard normals at stream position ``counter``.
+@njit(cache=True, inline="always", error_model="numpy")
+def _cos_sin_turn(j):
+    """cos and sin of 2 pi j / 2^24 for a 24-bit integer j: octant from the top 3 bits,
+    so the polynomials only see angles in [-pi/4, pi/4)."""
+    octant = _I(j >> _I(21))
+    quarter = _I((octant + _I(1)) >> _I(1))  # nearest quarter turn, 0..4
+    t = (_F(_I(octant - _I(2) * quarter)) + _F(_I(j & _I(0x1FFFFF))) * _INV21) * _OCTANT
+    z = t * t
+    s = ((_SIN1 * z + _SIN2) * z + _SIN3) * z * t + t
+    c = ((_COS1 * z + _COS2) * z + _COS3) * z * z - _HALF * z + _ONE_F
+    q = _I(quarter & _I(3))  # rotate (c, s) by q quarter turns
+    odd = (q & _I(1)) != 0
+    cq = s if odd else c
+    sq = c if odd else s
+    cq = -cq if (q == _I(1)) | (q == _I(2)) else cq
+    sq = -sq if q >= _I(2) else sq
+    return cq, sq
 
-    Ziggurat (exact): ~99% of draws cost half a hash, a compare and a multiply.
-    kn, wn, fn: the arrays of :data:`ZIGGURAT`.
+
+@njit(cache=True, inline="always", error_model="numpy")
+def normal_pair_fast(ka, kb, counter):
+    """Two independent float32 standard normals at stream position ``counter`` of the
+    stream keyed by (ka, kb) (:func:`split_key`), by Box-Muller.
+
+    The radius uses a 31-bit uniform in (0, 1), so |z| <= 6.6 (a truncated tail of
+    probability 4e-11); the angle a 24-bit one. Pure float32 and integer arithmetic, so a
+    loop calling it vectorises.
     """
-    c = np.uint64(counter)
-    h = splitmix64(key, c)
-    z0 = _one(key, c + c, h & _MASK32, kn, wn, fn)
-    z1 = _one(key, c + c + _ONE, h >> _S32, kn, wn, fn)
-    return z0, z1
+    h1 = _mix32(_affine32(counter, _MULT_A, ka))
+    h2 = _mix32(_affine32(counter, _MULT_B, kb))
+    u = (_F(_I(h1 >> np.uint32(1))) + _HALF) * _INV31
+    r = math.sqrt(_F(-2.0) * _log(u))
+    c, s = _cos_sin_turn(_I(h2 >> np.uint32(8)))
+    return r * c, r * s
 
 
-_NAN32 = np.float32(np.nan)
+@njit(cache=True, inline="always", error_model="numpy")
+def uniform_fast(k, counter):
+    """A float32 uniform on [0, 1) with 24 bits, at position ``counter`` of stream ``k``
+    (a uint32 from :func:`split_key`); vectorises like :func:`normal_pair_fast`."""
+    return _F(_I(_mix32(_affine32(counter, _MULT_A, k)) >> np.uint32(8))) * _INV24
 
 
 @njit(cache=True, inline="always")
-def fill_fast(key, z, b, kn, wn):
-    """Row b of a (batch, m) array in the layout of :func:`pair_counter`, fast path only:
-    accepted draws, NaN where a draw needs the slow path (about 1.5%).
+def split_key(key):
+    """The two 32-bit keys of :func:`normal_pair_fast` from a 64-bit kernel key."""
+    h = splitmix64(key, np.uint64(0))
+    return np.uint32(h & _MASK32), np.uint32(h >> _S32)
 
-    Call-free, so the loop stays tight (~2.5 ns a normal), and it indexes z[b, k]
-    instead of taking a row view (views in parallel loops share a reference count that
-    the threads then fight over). :func:`redraw_rows` finishes the NaNs.
-    """
+
+@njit(cache=True, inline="always", error_model="numpy")
+def fill_row(ka, kb, z, b):
+    """Row b of a (batch, m) float32 array with normals in the layout of
+    :func:`pair_counter` (element (b, k) is component k % 2 of pair (b, k // 2))."""
     m = z.shape[1]
-    base = np.uint64(pair_counter(b, 0, m))
-    for k in range(0, m - 1, 2):
-        h = splitmix64(key, base + np.uint64(k >> 1))
-        hz, iz = _split(h & _MASK32)
-        z[b, k] = np.float32(hz * wn[iz]) if abs(hz) < kn[iz] else _NAN32
-        hz, iz = _split(h >> _S32)
-        z[b, k + 1] = np.float32(hz * wn[iz]) if abs(hz) < kn[iz] else _NAN32
+    base = np.int64(pair_counter(b, 0, m))
+    for p in range(m // 2):
+        z0, z1 = normal_pair_fast(ka, kb, base + p)
+        z[b, 2 * p] = z0
+        z[b, 2 * p + 1] = z1
     if m % 2:
-        hz, iz = _split(splitmix64(key, base + np.uint64(m >> 1)) & _MASK32)
-        z[b, m - 1] = np.float32(hz * wn[iz]) if abs(hz) < kn[iz] else _NAN32
-
-
-@njit(cache=True)
-def redraw_rows(key, z, lo, hi, kn, wn, fn):
-    """Finish rows lo..hi of a (batch, m) array filled by :func:`fill_fast`: the exact
-    slow path for every NaN, in one call."""
-    m = z.shape[1]
-    for b in range(lo, hi):
-        base = np.uint64(pair_counter(b, 0, m))
-        for k in range(m):
-            if z[b, k] != z[b, k]:
-                c = base + np.uint64(k >> 1)
-                h = splitmix64(key, c)
-                hz, iz = _split(h & _MASK32 if k % 2 == 0 else h >> _S32)
-                draw = c + c + np.uint64(k % 2)
-                z[b, k] = np.float32(_normal_slow(key, draw, hz, iz, kn, wn, fn))
+        z[b, m - 1] = normal_pair_fast(ka, kb, base + m // 2)[0]
 
 
 @njit(cache=True, inline="always")
@@ -214,21 +246,18 @@ def pair_counter(b, k, m):
     return b * ((m + 1) // 2) + k // 2
 
 
-@njit(cache=True, parallel=True)
-def _fill_rows(key, out, kn, wn, fn):
-    m = out.shape[1]
+@njit(cache=True, parallel=True, error_model="numpy")
+def _fill_rows(key, out):
+    ka, kb = split_key(key)
     for b in prange(out.shape[0]):
-        for k in range(0, m, 2):
-            z0, z1 = normal2(key, pair_counter(b, k, m), kn, wn, fn)
-            out[b, k] = z0
-            if k + 1 < m:
-                out[b, k + 1] = z1
+        fill_row(ka, kb, out, b)
 
 
-def fill_ziggurat(key: np.uint64, out: np.ndarray) -> None:
-    """Fill a float32 array (1-D, or 2-D in the row layout of :func:`pair_counter`)."""
+def fill_fast_normals(key: np.uint64, out: np.ndarray) -> None:
+    """Fill a float32 array (1-D, or 2-D in the row layout of :func:`pair_counter`) with
+    the normals of :func:`normal_pair_fast` that the peripheral kernels draw for ``key``."""
     rows = out.reshape(1, -1) if out.ndim == 1 else out
-    _fill_rows(key, rows, *ZIGGURAT)
+    _fill_rows(np.uint64(key), rows)
 
 
 class KeyStream:

@@ -270,3 +270,27 @@ def test_errors_are_exported_from_the_top_package():
     ):
         assert getattr(xbarlab, name) is getattr(errors, name)
     assert xbarlab.SafetyLimits is SafetyLimits
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_large_float32_batches_are_checked_by_the_compiled_pass_too(bad):
+    """The compiled one-pass check (float32, >= 4096 values) refuses what numpy's does."""
+    lim = SafetyLimits(max_read_voltage=0.3)
+    x = np.full((64, 128), 0.1, dtype=np.float32)
+    lim.check_read_voltage(x)
+    x[17, 99] = -0.31
+    with pytest.raises(SafetyError, match="max_read_voltage"):
+        lim.check_read_voltage(x)
+    x[17, 99] = np.float32(0.3)  # the limit itself, at float32 precision, is allowed
+    lim.check_read_voltage(x)
+    x[40, 3] = bad
+    with pytest.raises(ConfigError, match="NaN or infinity"):
+        lim.check_read_voltage(x)
+
+
+def test_peak_magnitude_matches_numpy():
+    from xbarlab.magnitude import peak_magnitude
+
+    x = np.random.default_rng(3).standard_normal((33, 257)).astype(np.float32)
+    assert peak_magnitude(x) == float(np.abs(x).max())
+    assert peak_magnitude(np.zeros(5000, np.float32)) == 0.0
