@@ -268,6 +268,8 @@ class AnalogTile:
         # weight units per S of each pair's output: its significance over g_scale times
         # the sum of significances
         self._factors = (self._sig / (self.g_scale * self._sig_sum)).astype(np.float32)
+        # weight units per A and per V of input scale: what outputs are multiplied by
+        self._out_scale = (self._factors / self.v_full_scale).astype(np.float32)
         report = ProgramReport(scale, self.g_scale)
         held = np.zeros_like(w)  # sum of sig_q * W_hat_q over the pairs programmed so far
         total = self._sig.sum()
@@ -346,7 +348,7 @@ class AnalogTile:
             g, s = self._measure(self.arrays[block.array], u, False, take)
             for seg in block.segments:
                 k = slice(seg.s0, seg.s0 + seg.size)
-                f = (norm * (self._factors[seg.pair] / self.v_full_scale))[:, None]
+                f = (norm * self._out_scale[seg.pair])[:, None]
                 if one_pass:  # scale in place: no fresh output array to fault in
                     y = g[:, k]
                     y *= f
@@ -378,7 +380,7 @@ class AnalogTile:
                 if not self.differential:
                     u[:, half + seg.s0 : half + seg.s0 + seg.size] = -v
                 g, s = self._measure(self.arrays[block.array], u, True, take)
-                f = norm[:, None] * (self._factors[seg.pair] / self.v_full_scale)
+                f = norm[:, None] * self._out_scale[seg.pair]
                 out[:, block.row0 : block.row1] += g * f
                 if s is not None:
                     self.last_saturated += int(np.count_nonzero(s))
@@ -399,13 +401,15 @@ class AnalogTile:
         picks (and pairs) the used outputs. Vectors with a saturated output are repeated
         at the next smaller input scale c; each saturated output takes the value of that
         repetition divided by c, so every output is in units of the full input scale.
-        Saturation flags are None when the chip's readout has no ADC range.
+        Saturation flags are None when nothing saturated (or the readout has no ADC range).
         """
         if not self._can_saturate:
             return take(xbar.mvm(u, transpose=transpose), None)
         cur, s = xbar.mvm(u, transpose=transpose, return_saturation=True)
         g, s = take(cur, s)
-        todo = np.flatnonzero(s.any(axis=1)) if s.any() else ()  # flat check: cheap
+        if not s.any():  # the usual case, one flat check
+            return g, None
+        todo = np.flatnonzero(s.any(axis=1))
         for c in self._scales[1:]:
             if len(todo) == 0:
                 break

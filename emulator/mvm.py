@@ -20,6 +20,7 @@ from xbarlab.emulator import kernels as K
 from xbarlab.emulator.peripherals import Mismatch, PeripheralParams
 
 _NO_VAR = np.empty((0, 0), dtype=np.float32)
+_PARTS = numba.config.NUMBA_NUM_THREADS
 
 
 @dataclass(frozen=True)
@@ -94,9 +95,11 @@ def _dac(x: np.ndarray, p: PeripheralParams, key: np.uint64) -> np.ndarray:
 
 
 def _run(serial, parallel, size: int, *args) -> None:
-    """A kernel's serial driver for small work, its parallel driver (one part per numba
-    thread) from kernels.PARALLEL_MIN_ELEMENTS elements on."""
+    """A kernel's serial driver for small work, its parallel driver from
+    kernels.PARALLEL_MIN_ELEMENTS elements on. The parallel driver splits the work into one
+    part per numba thread at most (numba.get_num_threads() costs microseconds per call;
+    results do not depend on the split)."""
     if size >= K.PARALLEL_MIN_ELEMENTS:
-        parallel(*args, numba.get_num_threads())
+        parallel(*args, _PARTS)
     else:
         serial(*args)

@@ -14,8 +14,9 @@ import numpy as np
 
 from xbarlab.errors import ConfigError, SafetyError
 
-#: float32 arrays from this size on are checked by one compiled pass (xbarlab.magnitude)
-_COMPILED_PEAK_MIN = 4096
+#: float32 arrays from this size on are checked by one compiled pass (xbarlab.magnitude);
+#: below it numpy's two reductions cost less than the call
+_COMPILED_PEAK_MIN = 256
 
 
 @dataclass(frozen=True)

@@ -274,7 +274,7 @@ def test_errors_are_exported_from_the_top_package():
 
 @pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
 def test_large_float32_batches_are_checked_by_the_compiled_pass_too(bad):
-    """The compiled one-pass check (float32, >= 4096 values) refuses what numpy's does."""
+    """The compiled one-pass check (float32, >= 256 values) refuses what numpy's does."""
     lim = SafetyLimits(max_read_voltage=0.3)
     x = np.full((64, 128), 0.1, dtype=np.float32)
     lim.check_read_voltage(x)
