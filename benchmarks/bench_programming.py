@@ -123,7 +123,8 @@ def level_table(targets, g_read, usable, g_max: float) -> list[dict]:
 
 def time_drift_campaign(rows: int, cols: int, seed: int) -> float:
     """Wall seconds of the drift procedure (program, 30 reads over a day, fit) run by the
-    Runner into a temporary run store, on a fresh chip."""
+    Runner into a temporary run store, on a fresh chip, as ``xbarlab run drift`` runs it:
+    the emulated chip's state is stored with every step, so a resume continues on it."""
     spec = spec_for(rows, cols, seed)
     proc = registry.get("drift").from_values({"n_reads": DRIFT_READS, "duration": DRIFT_SPAN})
     xbar = open_crossbar(spec)
@@ -131,7 +132,9 @@ def time_drift_campaign(rows: int, cols: int, seed: int) -> float:
     try:
         with tempfile.TemporaryDirectory() as tmp, RunStore(Path(tmp) / "b.sqlite") as store:
             t0 = time.perf_counter()
-            outcome = Runner(store).run(proc, xbar, backend=spec)
+            runner = Runner(store)
+            run_id = runner.create_run(proc, xbar, backend=spec)
+            outcome = runner.run(proc, xbar, backend=spec, run_id=run_id, state_key=run_id)
             wall = time.perf_counter() - t0
     finally:
         xbar.close()
