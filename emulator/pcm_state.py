@@ -36,6 +36,14 @@ if TYPE_CHECKING:
 
 #: bump when the layout changes; a state of another version is refused
 FORMAT_VERSION = 1
+#: types of the meta entries set_state reads (times may be whole numbers)
+_META_TYPES = {
+    "time_s": (float, int),
+    "t_last_pulse_s": (float, int),
+    "event_capacity": (int,),
+    "key_next": (int,),
+    "rng": (dict,),
+}
 #: what must agree between the saved chip and the one restored into
 _IDENTITY = ("rows", "cols", "seed", "params", "periphery")
 
@@ -94,7 +102,18 @@ def check_compatible(chip: PCMArray, state: dict[str, Any]) -> None:
             "chip state does not fit this chip: " + "; ".join(diffs) + ". Open the chip "
             "with the spec the state was saved from."
         )
+    _check_meta_types(meta)
     _check_arrays(chip, state, meta)
+
+
+def _check_meta_types(meta: dict[str, Any]) -> None:
+    for name, kinds in _META_TYPES.items():
+        value = meta.get(name)
+        if not isinstance(value, kinds) or isinstance(value, bool):
+            raise ConfigError(
+                f"chip state meta {name!r} must be {' or '.join(k.__name__ for k in kinds)}, "
+                f"got {value!r}"
+            )
 
 
 def _difference(name: str, saved: Any, live: Any) -> str:

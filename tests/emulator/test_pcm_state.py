@@ -158,6 +158,8 @@ def test_mismatch_is_refused_and_chip_untouched(other, words):
         lambda s: s.__setitem__("event", s["event"] + 10_000),
         lambda s: s["meta"].__setitem__("format", 99),
         lambda s: s["meta"].__setitem__("key_next", 10_000),
+        lambda s: s["meta"].__setitem__("event_capacity", "4096"),
+        lambda s: s["meta"].pop("time_s"),
         lambda s: s["meta"].__setitem__("rng", {"bit_generator": "MT19937"}),
     ],
 )
