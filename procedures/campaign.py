@@ -112,6 +112,7 @@ class Campaign:
     def _children(self, runner: Runner, xbar, backend: str, cid: str) -> RunOutcome:
         store = runner.store
         recorded = set(store.step_ids(cid))
+        _abort_orphans(store, cid, recorded)
         children = []
         n = len(self.entries)
         for i, entry in enumerate(self.entries):
@@ -146,6 +147,20 @@ class Campaign:
         store.set_status(cid, "completed", summary=summary)
         runner.bus.emit(Status(cid, "completed", ""))
         return RunOutcome(cid, "completed", summary)
+
+
+def _abort_orphans(store, cid: str, recorded: set[str]) -> None:
+    """Mark "aborted" the children a killed campaign created but never started.
+
+    A child run is created, then its start-NNN record is written: a kill in between
+    leaves a child no record points to, which never ran a step; resume makes a new one.
+    """
+    started = {store.record(cid, s)["run_id"] for s in recorded if s.startswith("start-")}
+    for child in store.runs(parent=cid):
+        if child.run_id not in started and child.status == "running" and child.n_records == 0:
+            store.set_status(
+                child.run_id, "aborted", error="created by a campaign killed before it started"
+            )
 
 
 def resume(runner: Runner, run_id: str, *, open_crossbar=None) -> RunOutcome:

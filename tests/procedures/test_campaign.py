@@ -132,3 +132,21 @@ def test_resume_skips_completed_children_and_continues_the_unfinished_one(store)
     if "state" in opened[0].info.capabilities:
         # restored chip: 1 more SET pulse for child 2, then 1 RESET + 3 SET for child 3
         assert np.array_equal(opened[0].chip.pulse_count, counts_at_abort + 5)
+
+
+def test_resume_aborts_a_child_that_a_killed_campaign_created_but_never_started(store):
+    """A kill between creating a child and recording its start leaves an orphan run with no
+    records; resume marks it aborted and runs that entry in a fresh child."""
+    control, bus = RunControl(), EventBus()
+    bus.subscribe(lambda ev: control.abort() if ev.step_id == "pulse-0001" else None, Record)
+    with open_crossbar(SPEC) as xbar:
+        out = Campaign(DOC).run(Runner(store, bus, control), xbar, backend=SPEC)
+        orphan = Runner(store).create_run(
+            Campaign(DOC).entries[2].procedure, xbar, backend=SPEC, parent=out.run_id
+        )
+    final = resume(Runner(store), out.run_id)
+    assert final.status == "completed"
+    assert store.run(orphan).status == "aborted" and store.run(orphan).n_records == 0
+    kids = [k["run_id"] for k in final.summary["children"]]
+    assert orphan not in kids and len(kids) == 4
+    assert all(store.run(k).status == "completed" for k in kids)
