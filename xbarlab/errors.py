@@ -54,3 +54,24 @@ class SafetyError(XbarlabError, ValueError):
 
 class BackendError(XbarlabError):
     """A backend failed to carry out an operation (connection, protocol, device)."""
+
+
+class InstrumentError(XbarlabError):
+    """An instrument reported an error, refused a value, or could not be reached.
+
+    Attributes
+    ----------
+    code : int or None
+        The instrument's error code (SCPI ``SYST:ERR?`` or TSP ``errorqueue``), if any.
+    instrument : str
+        What raised it (driver name and resource string), for the message.
+    """
+
+    def __init__(self, message: str, *, code: int | None = None, instrument: str = ""):
+        self.code = code
+        self.instrument = instrument
+        super().__init__(f"{instrument}: {message}" if instrument else message)
+
+
+class IdentityError(InstrumentError):
+    """The instrument at a resource string is not the model the driver expects."""
