@@ -8,6 +8,7 @@ meet only here.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
@@ -84,9 +85,24 @@ def _example() -> str:
     return "emulator:pcm?rows=256&cols=256&seed=1"
 
 
-def _load_builtin() -> None:
-    """Register the backends shipped with xbarlab (imported lazily: heavy deps)."""
-    if "emulator" not in _BACKENDS:
-        from xbarlab.chipdrivers.emulated import open_emulator
+#: backends shipped with xbarlab: scheme -> (module, opener name, example spec)
+_BUILTIN = {
+    "emulator": ("xbarlab.chipdrivers.emulated", "open_emulator", _example()),
+    "bench": ("xbarlab.chipdrivers.bench", "open_bench", "bench:lab/station.yaml"),
+}
 
-        register_backend("emulator", open_emulator, _example())
+
+def _load_builtin() -> None:
+    """Register the backends shipped with xbarlab. Their modules are imported on first
+    open, so listing backends needs neither numba nor pyvisa nor pyserial."""
+    for scheme, (module, name, usage) in _BUILTIN.items():
+        if scheme not in _BACKENDS:
+            register_backend(scheme, _lazy_opener(module, name), usage)
+
+
+def _lazy_opener(module: str, name: str) -> Callable[[Spec], Crossbar]:
+    def opener(spec: Spec) -> Crossbar:
+        return getattr(importlib.import_module(module), name)(spec)
+
+    opener.__qualname__ = f"{module}.{name}"
+    return opener

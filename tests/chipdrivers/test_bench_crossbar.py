@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.chipdrivers.test_station import DOC
 from xbarlab.chipdrivers.bench import BenchCrossbar, blocks
 from xbarlab.chipdrivers.station import station_from_dict
 from xbarlab.errors import BackendError, SafetyError
@@ -117,8 +116,8 @@ class FakeBench:
 
 
 @pytest.fixture
-def bench():
-    st = station_from_dict(DOC, "fake.yaml")
+def bench(station_doc):
+    st = station_from_dict(station_doc, "fake.yaml")
     fake = FakeBench(st)
     xbar = BenchCrossbar(st, fake.instruments(), spec="bench:fake.yaml")
     xbar.fake = fake
@@ -200,8 +199,8 @@ def test_close_shuts_everything_down_once(bench):
     assert len(bench.fake.log) == n
 
 
-def test_failed_configuration_closes_what_was_opened():
-    st = station_from_dict(DOC)
+def test_failed_configuration_closes_what_was_opened(station_doc):
+    st = station_from_dict(station_doc)
     fake = FakeBench(st)
     inst = fake.instruments()
 

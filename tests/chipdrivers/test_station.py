@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
 import yaml
@@ -11,30 +9,8 @@ import yaml
 from xbarlab.chipdrivers.station import default_lines, load_station, station_from_dict
 from xbarlab.errors import ConfigError
 
-DOC = {
-    "chip": {
-        "rows": 3,
-        "cols": 2,
-        "technology": "pcm",
-        "g_min": 1e-7,
-        "g_max": 2.5e-5,
-        "v_read": 0.2,
-        "set_pulse": {"amplitude": 1.2, "width": 1e-7},
-        "reset_pulse": {"amplitude": 2.2, "width": 1e-7},
-        "set_amplitude_range": [0.9, 1.9],
-    },
-    "limits": {"max_voltage": 2.5, "compliance_current": 1e-4},
-    "instruments": {
-        "smu": {"driver": "keithley2600", "resource": "TCPIP::h::5025::SOCKET", "channel": "b"},
-        "pulse": {"driver": "keysight33500b", "resource": "TCPIP::h::5026::SOCKET"},
-        "switch": {"driver": "keithley707b", "resource": "TCPIP::h::5027::SOCKET"},
-    },
-    "wiring": {"layout": "default"},
-}
 
-
-def _with(path: str, value):
-    doc = copy.deepcopy(DOC)
+def _with(doc: dict, path: str, value):
     *parents, last = path.split(".")
     node = doc
     for key in parents:
@@ -49,10 +25,10 @@ def _with(path: str, value):
 _DELETE = object()
 
 
-def test_valid_file_loads_with_defaults(tmp_path):
+def test_valid_file_loads_with_defaults(tmp_path, station_doc):
     path = tmp_path / "station.yaml"
     # YAML 1.1 reads 1e-7 without a dot as a string: accepted as a number
-    path.write_text(yaml.safe_dump(DOC).replace("1.0e-07", "1e-7"))
+    path.write_text(yaml.safe_dump(station_doc).replace("1.0e-07", "1e-7"))
     st = load_station(path)
     assert (st.chip.rows, st.chip.cols, st.chip.technology) == (3, 2, "pcm")
     assert st.chip.set_pulse.width == pytest.approx(1e-7)
@@ -73,9 +49,11 @@ def test_default_layout_continues_on_the_next_slot():
     assert default_lines(14)[10:] == ["111", "112", "201", "202"]
 
 
-def test_explicit_wiring_and_buses():
+def test_explicit_wiring_and_buses(station_doc):
     doc = _with(
-        "wiring", {"rows": ["201", "203", "212"], "cols": ["101", "612"], "buses": {"smu": "D"}}
+        station_doc,
+        "wiring",
+        {"rows": ["201", "203", "212"], "cols": ["101", "612"], "buses": {"smu": "D"}},
     )
     st = station_from_dict(doc)
     assert list(st.wiring.smu_rows) == ["2D01", "2D03", "2D12"]
@@ -135,9 +113,9 @@ def test_explicit_wiring_and_buses():
         ("wiring", {"layout": "default", "buses": {"smu": "C"}}, "wiring.buses", "distinct"),
     ],
 )
-def test_bad_values_name_file_key_value_and_rule(path, value, key, words):
+def test_bad_values_name_file_key_value_and_rule(station_doc, path, value, key, words):
     with pytest.raises(ConfigError) as err:
-        station_from_dict(_with(path, value), "lab/station.yaml")
+        station_from_dict(_with(station_doc, path, value), "lab/station.yaml")
     msg = str(err.value)
     assert "lab/station.yaml" in msg
     assert repr(key) in msg
@@ -158,6 +136,6 @@ def test_unreadable_and_malformed_files(tmp_path):
         load_station(bad)
 
 
-def test_wiring_arrays_are_indexable_by_line_vectors():
-    st = station_from_dict(DOC)
+def test_wiring_arrays_are_indexable_by_line_vectors(station_doc):
+    st = station_from_dict(station_doc)
     assert list(st.wiring.smu_rows[np.array([2, 0])]) == ["1A03", "1A01"]
