@@ -14,7 +14,7 @@ import pytest
 
 from xbarlab.chipdrivers import CAPABILITIES, ChipInfo, Crossbar
 from xbarlab.clock import Clock
-from xbarlab.errors import SafetyError, SelectionError
+from xbarlab.errors import SafetyError, SelectionError, XbarlabError
 from xbarlab.limits import SafetyLimits
 
 
@@ -57,7 +57,7 @@ def test_info_fields(crossbar):
     assert isinstance(info.limits, SafetyLimits)
     assert isinstance(info.capabilities, frozenset)
     assert info.capabilities <= set(CAPABILITIES)
-    assert {"read", "pulse", "mvm"} <= info.capabilities
+    assert {"read", "pulse"} <= info.capabilities
     assert 0 < info.v_read <= info.limits.max_read_voltage
     for p in (info.set_pulse, info.reset_pulse):
         assert 0 < abs(p.amplitude) <= info.limits.max_voltage
@@ -173,6 +173,19 @@ def test_pulse_acts_only_on_the_selection(crossbar):
 
 
 # -- mvm ------------------------------------------------------------------------------
+def _needs_mvm(xbar):
+    """Skip unless the backend has an analog MVM (a bench, for one, has none)."""
+    if "mvm" not in xbar.info.capabilities:
+        pytest.skip("backend has no analog MVM")
+
+
+def test_mvm_without_the_capability_is_refused(crossbar):
+    if "mvm" in crossbar.info.capabilities:
+        pytest.skip("backend has an analog MVM")
+    with pytest.raises(XbarlabError, match="MVM"):
+        crossbar.mvm(np.zeros(crossbar.info.rows))
+
+
 def _mvm_matrix(info, g):
     """What an ideal forward MVM multiplies by: G, or its column-pair differences."""
     if "differential_columns" in info.capabilities:
@@ -181,6 +194,7 @@ def _mvm_matrix(info, g):
 
 
 def test_mvm_shapes(crossbar):
+    _needs_mvm(crossbar)
     info = crossbar.info
     v = info.v_read
     n_in, n_out = info.mvm_shape
@@ -200,6 +214,7 @@ def test_mvm_shapes(crossbar):
 
 
 def test_mvm_of_zero_input_is_zero(crossbar):
+    _needs_mvm(crossbar)
     info = crossbar.info
     _spread(crossbar)
     y = crossbar.mvm(np.zeros(info.mvm_shape[0]))
@@ -209,6 +224,7 @@ def test_mvm_of_zero_input_is_zero(crossbar):
 
 @pytest.mark.parametrize("transpose", [False, True])
 def test_mvm_one_hot_reads_a_row_or_column(crossbar, transpose):
+    _needs_mvm(crossbar)
     info = crossbar.info
     if transpose and "mvm_transpose" not in info.capabilities:
         pytest.skip("backend has no transposed MVM")
@@ -230,6 +246,7 @@ def test_mvm_one_hot_reads_a_row_or_column(crossbar, transpose):
 
 
 def test_mvm_is_linear_in_the_input(crossbar):
+    _needs_mvm(crossbar)
     info = crossbar.info
     _spread(crossbar)
     v = info.v_read
@@ -249,8 +266,9 @@ def test_clock_never_goes_back(crossbar):
         times.append(crossbar.clock.now())
         _pulse(crossbar, info.set_pulse)
         times.append(crossbar.clock.now())
-        crossbar.mvm(np.zeros(info.mvm_shape[0]))
-        times.append(crossbar.clock.now())
+        if "mvm" in info.capabilities:
+            crossbar.mvm(np.zeros(info.mvm_shape[0]))
+            times.append(crossbar.clock.now())
     crossbar.clock.sleep(0.0)
     times.append(crossbar.clock.now())
     assert all(isinstance(t, float) for t in times)
@@ -291,6 +309,8 @@ def test_read_and_mvm_beyond_read_voltage_are_refused(crossbar):
     over = info.limits.max_read_voltage * 1.5
     with pytest.raises(SafetyError, match="max_read_voltage"):
         crossbar.read(v_read=over)
+    if "mvm" not in info.capabilities:
+        return
     x = np.zeros(info.mvm_shape[0])
     x[0] = over
     with pytest.raises(SafetyError, match="max_read_voltage"):
@@ -332,6 +352,7 @@ def test_pulsing_a_device_twice_in_one_call_is_refused(crossbar):
 def test_mvm_with_wrong_input_shape_is_refused(crossbar):
     from xbarlab.errors import ConfigError
 
+    _needs_mvm(crossbar)
     info = crossbar.info
     n = info.mvm_shape[0]
     for bad in (np.zeros(n + 1), np.zeros((2, n + 1)), np.zeros((2, 2, n))):
