@@ -21,8 +21,11 @@ from numba import njit, prange
 
 from xbarlab.emulator.rng import fill_row, split_key, uniform_fast
 
-#: batches with fewer elements than this run on one thread
-PARALLEL_MIN_ELEMENTS = 1 << 15
+#: a pass that draws normals (about 2-3 ns an element) runs on all numba threads from this
+#: many elements on; a quantisation-only pass (well under 1 ns an element) from
+#: PARALLEL_MIN_CHEAP on: waking the sleeping threads costs tens of microseconds
+PARALLEL_MIN_NOISY = 1 << 15
+PARALLEL_MIN_CHEAP = 1 << 18
 
 _UNIFORM_SALT = np.uint64(0x8CB92BA72F3D8DD7)
 _HALF = np.float32(0.5)

@@ -80,7 +80,8 @@ def analog_mvm(
     m = readout.mismatch
     converter = (readout.noise, readout.lsb, readout.codes, key)
     data = (y, var, m.gain, m.offset)
-    _run(K.adc_kernel, K.adc_kernel_parallel, y.size, *data, *converter, out, saturated)
+    noisy = mats.var is not None or readout.noise > 0
+    _run(K.adc_kernel, K.adc_kernel_parallel, y.size, noisy, *data, *converter, out, saturated)
     return out, saturated
 
 
@@ -90,16 +91,17 @@ def _dac(x: np.ndarray, p: PeripheralParams, key: np.uint64) -> np.ndarray:
     out = np.empty_like(x)
     dac_key = key ^ np.uint64(0x5851F42D4C957F2D)
     converter = (p.dac_range, p.dac_levels, p.dac_stochastic, p.input_noise, dac_key)
-    _run(K.dac_kernel, K.dac_kernel_parallel, x.size, x, *converter, out)
+    _run(K.dac_kernel, K.dac_kernel_parallel, x.size, p.input_noise > 0, x, *converter, out)
     return out
 
 
-def _run(serial, parallel, size: int, *args) -> None:
-    """A kernel's serial driver for small work, its parallel driver from
-    kernels.PARALLEL_MIN_ELEMENTS elements on. The parallel driver splits the work into one
-    part per numba thread at most (numba.get_num_threads() costs microseconds per call;
-    results do not depend on the split)."""
-    if size >= K.PARALLEL_MIN_ELEMENTS:
+def _run(serial, parallel, size: int, noisy: bool, *args) -> None:
+    """A kernel's serial driver for small work, its parallel driver for large work (from
+    kernels.PARALLEL_MIN_NOISY elements on for passes that draw normals, from
+    kernels.PARALLEL_MIN_CHEAP on for the others). The parallel driver splits the work
+    into one part per numba thread at most (numba.get_num_threads() costs microseconds
+    per call; results do not depend on the split)."""
+    if size >= (K.PARALLEL_MIN_NOISY if noisy else K.PARALLEL_MIN_CHEAP):
         parallel(*args, _PARTS)
     else:
         serial(*args)
