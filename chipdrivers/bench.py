@@ -165,13 +165,24 @@ def blocks(flat: np.ndarray | None, shape: tuple[int, int]):
 
 
 def _connect(station: Station, instruments: dict | None, stack: ExitStack) -> dict:
-    """Drivers by role, each registered on ``stack`` so that a failure closes the rest."""
+    """Drivers by role, each registered on ``stack`` so that a failure closes the rest.
+
+    The drivers get the station's limits as their own ceilings, a second line of
+    defence behind CheckedCrossbar: the SMU only reads (max_read_voltage, compliance),
+    the generator only pulses (max_voltage).
+    """
+    lim = station.limits
+    ceilings = {
+        "smu": {"max_voltage": lim.max_read_voltage, "max_current": lim.compliance_current},
+        "pulse": {"max_voltage": lim.max_voltage},
+        "switch": {},
+    }
     out = {}
     for role in _ROLES:
         if instruments is not None:
             out[role] = stack.enter_context(instruments[role])
         else:
-            out[role] = stack.enter_context(station.instruments[role].open())
+            out[role] = stack.enter_context(station.instruments[role].open(**ceilings[role]))
     return out
 
 
