@@ -41,7 +41,7 @@ import numpy as np
 from xbarlab.chipdrivers.crossbar import Crossbar
 from xbarlab.chipdrivers.factory import open_crossbar
 from xbarlab.chipdrivers.programming import write_verify
-from xbarlab.chipdrivers.scaling import normalise
+from xbarlab.chipdrivers.scaling import normalise, scale_rows
 from xbarlab.chipdrivers.tile_layout import Block, Segment, arrays_needed, core_spec, plan_layout
 from xbarlab.chipdrivers.tile_report import PartResult, ProgramReport
 from xbarlab.errors import ConfigError
@@ -348,12 +348,12 @@ class AnalogTile:
             g, s = self._measure(self.arrays[block.array], u, False, take)
             for seg in block.segments:
                 k = slice(seg.s0, seg.s0 + seg.size)
-                f = (norm * self._out_scale[seg.pair])[:, None]
+                f = norm * self._out_scale[seg.pair]
                 if one_pass:  # scale in place: no fresh output array to fault in
                     y = g[:, k]
-                    y *= f
+                    scale_rows(y, f)
                 else:
-                    y[:, seg.j0 : seg.j1] += g[:, k] * f
+                    y[:, seg.j0 : seg.j1] += g[:, k] * f[:, None]
                 if s is not None:
                     self.last_saturated += int(np.count_nonzero(s[:, k]))
         y = np.ascontiguousarray(y)  # a view of the chip's output when it has spare columns

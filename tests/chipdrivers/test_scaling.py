@@ -49,3 +49,18 @@ def test_zero_vectors_scale_to_zero():
     u, norm = normalise(x, 0.2, 5, "forward")
     assert list(norm) == [0.0, 2.0]
     assert np.all(u[0] == 0) and u[1, 3] == pytest.approx(-0.2)
+
+
+def test_scale_rows_matches_numpy_on_views_and_arrays():
+    from xbarlab.chipdrivers.scaling import scale_rows
+
+    rng = np.random.default_rng(4)
+    full = rng.standard_normal((7, 12)).astype(np.float32)
+    f = rng.uniform(0.5, 2, 7).astype(np.float32)
+    expected = full[:, :9] * f[:, None]
+    view = full.copy()[:, :9]  # the chip's output with spare columns: a strided view
+    scale_rows(view, f)
+    np.testing.assert_array_equal(view, expected)
+    whole = full.copy()
+    scale_rows(whole, f)
+    np.testing.assert_array_equal(whole, full * f[:, None])
