@@ -145,6 +145,72 @@ def bench_mvm(as_json: bool, sizes: str, batches: str):
         )
 
 
+@main.group()
+def emulate():
+    """Emulated hardware on loopback sockets: the array test board and the instrument bench."""
+
+
+@emulate.command("serve")
+@click.option("--board", "want_board", is_flag=True, help="Serve the emulated test board.")
+@click.option("--bench", "want_bench", is_flag=True, help="Serve the emulated bench instruments.")
+@click.option("--rows", default=8, show_default=True, type=click.IntRange(1), help="Array rows.")
+@click.option("--cols", default=8, show_default=True, type=click.IntRange(1), help="Array columns.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0), help="Chip seed.")
+@click.option("--preset", default="default", show_default=True, help="PCM parameter preset.")
+@click.option(
+    "--faults",
+    default="",
+    metavar="SPEC",
+    help="Faults on every server, e.g. drop=0.01,corrupt=0.01,latency=0.002,disconnect=50,seed=3.",
+)
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Interface the servers bind to."
+)
+@click.option(
+    "--station",
+    "station_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Where to write station.yaml (default: a temporary file removed on exit).",
+)
+@_friendly_errors
+def emulate_serve(want_board, want_bench, rows, cols, seed, preset, faults, host, station_path):
+    """Serve one emulated chip behind the board and/or the bench (both when neither flag is
+    given). Prints one JSON line (board URL, instrument resources, station file), then
+    serves until SIGINT or SIGTERM."""
+    import signal
+    import threading
+
+    from xbarlab.emulator.faults import FaultPlan
+    from xbarlab.emulator.lab import EmulatedLab
+
+    both = not (want_board or want_bench)
+    plan = FaultPlan.parse(faults) if faults else None
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        with EmulatedLab(
+            rows,
+            cols,
+            seed=seed,
+            preset=preset,
+            board=both or want_board,
+            bench=both or want_bench,
+            faults=plan,
+            host=host,
+            station_path=station_path,
+        ) as lab:
+            click.echo(json.dumps(lab.describe()))
+            sys.stdout.flush()
+            while not stop.wait(0.2):
+                pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def _store_option(fn):
     """``--store PATH``: the run store (default: $XBARLAB_STORE, else DEFAULT_STORE)."""
     return click.option(
