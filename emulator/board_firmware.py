@@ -1,0 +1,294 @@
+"""Firmware of the emulated test board: protocol frames in, reply frames out.
+
+The emulated board answers the xbarlab board protocol (xbarlab.board_protocol,
+docs/board-protocol.md) on top of an emulated :class:`~xbarlab.emulator.PCMArray`,
+as a real FPGA/MCU board would on top of its DACs and ADCs:
+
+- it enforces its own safety limits: a request beyond them gets an ERROR
+  (SAFETY_LIMIT) reply and nothing acts;
+- it answers a repeated request (same type, sequence number and payload CRC)
+  from a cache of its last replies without acting again, so a driver's retry
+  never applies pulses twice and never draws read noise twice (the emulated
+  chip's state then evolves exactly as without the retry);
+- PROGRAM runs write-verify on the board (a small vectorised loop here, the
+  FPGA's state machine on a real board).
+
+One firmware instance serves every connection; a lock serialises requests.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from collections import OrderedDict
+
+import numpy as np
+
+from xbarlab import board_protocol as bp
+from xbarlab.emulator.pcm import PCMArray
+from xbarlab.errors import ConfigError, SafetyError
+from xbarlab.limits import SafetyLimits
+
+FIRMWARE_VERSION = "xbarlab-emulated-1.0"
+#: replies kept for answering retries (a driver retries only its latest request)
+CACHE_SIZE = 8
+#: raw READ codes: conductance resolution g_max / 2**READ_ADC_BITS (S per code)
+READ_ADC_BITS = 15
+#: longest TIME sleep the board accepts in one request, s (one year)
+MAX_SLEEP_S = 3.2e7
+
+
+def chip_description(chip: PCMArray, limits: SafetyLimits) -> dict:
+    """Window, recommended pulses and converters of an emulated chip, SI units.
+
+    The recommended SET pulses sit 10% inside the model's thresholds, the RESET
+    pulse halfway between the melting threshold and the voltage limit; the lowest
+    programmable conductance is two RESET spreads above the RESET mean (g_min is only
+    the device's physical floor).
+    """
+    p, pp = chip.params, chip.periphery
+    unit = pp.unit_current(p.g_max)
+    return {
+        "g_min": max(p.g_min, p.reset_g_mean + 2 * p.reset_g_std),
+        "g_max": p.g_max,
+        "set_pulse": (p.v_set_ref, p.width_ref),
+        "reset_pulse": (p.v_reset + 0.5 * (limits.max_voltage - p.v_reset), p.width_ref),
+        "set_amplitude_range": (
+            p.v_set_min + 0.1 * (p.v_set_ref - p.v_set_min),
+            p.v_set_ref + 0.9 * (p.v_reset - p.v_set_ref),
+        ),
+        "adc_lsb": pp.adc_lsb(p.g_max) if pp.adc_codes else 0.0,
+        "periphery": {
+            "dac_range_V": pp.dac_range,
+            "dac_levels": pp.dac_levels,
+            "adc_full_scale_A": pp.adc_bound * unit if pp.adc_codes else None,
+            "adc_lsb_A": pp.adc_lsb(p.g_max) if pp.adc_codes else 0.0,
+            "output_noise_A": pp.out_noise * unit,
+            "gain_std": pp.gain_std,
+            "r_wire_ohm": pp.r_wire,
+        },
+    }
+
+
+class BoardFirmware:
+    """Request frames in, reply frame bytes out, over one emulated chip.
+
+    Parameters
+    ----------
+    chip : PCMArray
+        The emulated array behind the board (its clock is the board clock).
+    limits : SafetyLimits, optional
+        The board's own limits, enforced on every request and reported by HELLO.
+    board_id : str
+        Identity reported by HELLO.
+
+    Attributes
+    ----------
+    replays : int
+        Requests answered from the reply cache (retries that did not act again).
+    """
+
+    def __init__(
+        self,
+        chip: PCMArray,
+        limits: SafetyLimits | None = None,
+        board_id: str = "xbarlab-emulated-board",
+    ):
+        self.chip = chip
+        self.limits = limits or SafetyLimits()
+        self.lock = threading.Lock()
+        self.replays = 0
+        self._cache: OrderedDict[int, tuple[int, int, bytes]] = OrderedDict()
+        self._desc = chip_description(chip, self.limits)
+        self.hello = self._hello(board_id)
+        self._handlers = {
+            bp.MsgType.HELLO: lambda req: self.hello,
+            bp.MsgType.READ: self._read,
+            bp.MsgType.PULSE: self._pulse,
+            bp.MsgType.MVM: self._mvm,
+            bp.MsgType.PROGRAM: self._program,
+            bp.MsgType.TIME: self._time,
+        }
+
+    def _hello(self, board_id: str) -> bp.HelloReply:
+        chip, d = self.chip, self._desc
+        caps = {"read", "pulse", "mvm", "mvm_transpose", "per_device_pulses", "unipolar"}
+        caps |= {"virtual_time", "raw_adc", "program"}
+        if chip.periphery.differential:
+            caps.add("differential_columns")
+        return bp.HelloReply(
+            board_id=board_id,
+            firmware=FIRMWARE_VERSION,
+            rows=chip.rows,
+            cols=chip.cols,
+            mvm_shape=chip.mvm_shape,
+            technology="pcm",
+            capabilities=frozenset(caps),
+            limits=self.limits,
+            g_min=d["g_min"],
+            g_max=d["g_max"],
+            v_read=0.2,
+            set_pulse=d["set_pulse"],
+            reset_pulse=d["reset_pulse"],
+            set_amplitude_range=d["set_amplitude_range"],
+            read_lsb=d["g_max"] / 2**READ_ADC_BITS,
+            adc_lsb=d["adc_lsb"],
+            periphery={**d["periphery"], "seed": chip.seed},
+        )
+
+    def handle(self, frame: bp.Frame) -> bytes:
+        """The reply frame for a request frame (from the cache if it is a repeat)."""
+        crc = zlib.crc32(frame.payload)
+        with self.lock:
+            cached = self._cache.get(frame.seq)
+            if cached is not None and cached[:2] == (frame.type, crc):
+                self.replays += 1
+                return cached[2]
+            reply = bp.reply_frame(frame.type, frame.seq, self._dispatch(frame))
+            self._cache[frame.seq] = (frame.type, crc, reply)
+            self._cache.move_to_end(frame.seq)
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+            return reply
+
+    def _dispatch(self, frame: bp.Frame):
+        try:
+            request = bp.decode_request(frame)
+            return self._handlers[bp.MsgType(frame.type)](request)
+        except bp.ProtocolError as exc:
+            return bp.ErrorReply(exc.code, frame.type, str(exc))
+        except SafetyError as exc:
+            return bp.ErrorReply(bp.ErrorCode.SAFETY_LIMIT, frame.type, str(exc))
+        except (ConfigError, ValueError) as exc:
+            return bp.ErrorReply(bp.ErrorCode.BAD_ARGUMENT, frame.type, str(exc))
+        except Exception as exc:  # a firmware bug must not take the board down
+            return bp.ErrorReply(bp.ErrorCode.INTERNAL, frame.type, f"{type(exc).__name__}: {exc}")
+
+    # -- commands ------------------------------------------------------------------
+    def _flat(self, sel: bp.Selection) -> np.ndarray | None:
+        return sel.flat(self.chip.rows, self.chip.cols)
+
+    def _check_read_voltage(self, v_read: float) -> None:
+        self.limits.check_read_voltage(v_read)
+        if not v_read > 0:
+            raise bp.ProtocolError(bp.ErrorCode.BAD_ARGUMENT, f"v_read = {v_read!r} V must be > 0")
+
+    def _read(self, req: bp.ReadRequest) -> bp.ReadReply:
+        self._check_read_voltage(req.v_read)
+        g = self.chip.read(self._flat(req.sel))
+        if not req.raw:
+            return bp.ReadReply(g)
+        lsb = self.hello.read_lsb
+        return bp.ReadReply(np.rint(g / np.float32(lsb)).astype("<i4"), lsb)
+
+    def _pulse(self, req: bp.PulseRequest) -> bp.PulseReply:
+        flat = self._flat(req.sel)
+        n = self.chip.size if flat is None else flat.size
+        if req.polarity not in (1, -1):
+            raise bp.ProtocolError(
+                bp.ErrorCode.BAD_ARGUMENT, f"polarity {req.polarity} is not +1 or -1"
+            )
+        for name, arr in (("amplitude", req.amplitude), ("width", req.width)):
+            if arr.ndim != 1 or arr.size not in (1, n) or arr.dtype != np.float64:
+                raise bp.ProtocolError(
+                    bp.ErrorCode.BAD_ARGUMENT,
+                    f"{name} must be float64 with 1 or {n} values, got {arr.dtype} {arr.shape}",
+                )
+        if flat is not None and np.unique(flat).size != flat.size:
+            raise bp.ProtocolError(bp.ErrorCode.BAD_ARGUMENT, "a device is selected twice")
+        self.limits.check_pulse(req.amplitude, req.width, req.count)
+        t0 = self.chip.clock.now()
+        if n:
+            self.chip.pulse(flat, req.amplitude, req.width, req.count)
+        return bp.PulseReply(n, self.chip.clock.now() - t0)
+
+    def _mvm(self, req: bp.MvmRequest) -> bp.MvmReply:
+        n_in = self.chip.mvm_shape[1 if req.transpose else 0]
+        x = req.x
+        if x.dtype != np.float32 or x.ndim != 2 or x.shape[1] != n_in:
+            raise bp.ProtocolError(
+                bp.ErrorCode.BAD_ARGUMENT,
+                f"MVM input must be float32 (batch, {n_in}), got {x.dtype} {x.shape}",
+            )
+        self.limits.check_read_voltage(x, "MVM input voltage")
+        out, saturated = self.chip.mvm(np.array(x, order="C"), req.transpose)
+        lsb = self._desc["adc_lsb"]
+        if not req.raw:
+            return bp.MvmReply(out, saturated)
+        if lsb == 0.0:
+            raise bp.ProtocolError(bp.ErrorCode.BAD_ARGUMENT, "this board's MVM has no ADC codes")
+        codes = np.rint(out / np.float32(lsb))
+        dtype = "<i2" if np.abs(codes).max(initial=0) < 2**15 else "<i4"
+        return bp.MvmReply(codes.astype(dtype), saturated, lsb)
+
+    def _time(self, req: bp.TimeRequest) -> bp.TimeReply:
+        if req.op == bp.TimeOp.SLEEP:
+            if not 0.0 <= req.dt <= MAX_SLEEP_S:
+                raise bp.ProtocolError(
+                    bp.ErrorCode.BAD_ARGUMENT, f"sleep dt = {req.dt!r} s outside 0..{MAX_SLEEP_S:g}"
+                )
+            self.chip.clock.sleep(req.dt)
+        return bp.TimeReply(self.chip.clock.now(), True)
+
+    def _program(self, req: bp.ProgramRequest) -> bp.ProgramReply:
+        self._check_read_voltage(req.v_read)
+        flat = self._flat(req.sel)
+        idx = np.arange(self.chip.size) if flat is None else flat
+        targets = req.targets
+        if targets.dtype != np.float32 or targets.shape != idx.shape:
+            raise bp.ProtocolError(
+                bp.ErrorCode.BAD_ARGUMENT,
+                f"targets must be float32 of shape {idx.shape}, got {targets.dtype} "
+                f"{targets.shape}",
+            )
+        if np.unique(idx).size != idx.size:
+            raise bp.ProtocolError(bp.ErrorCode.BAD_ARGUMENT, "a device is selected twice")
+        if not (req.tolerance > 0 and 1 <= req.max_iterations <= self.limits.max_pulse_count):
+            raise bp.ProtocolError(
+                bp.ErrorCode.BAD_ARGUMENT,
+                f"tolerance {req.tolerance!r} S must be > 0 and max_iterations "
+                f"{req.max_iterations} in 1..{self.limits.max_pulse_count}",
+            )
+        return write_verify(self.chip, idx, targets, req.tolerance, req.max_iterations, self._desc)
+
+
+def write_verify(
+    chip: PCMArray,
+    idx: np.ndarray,
+    targets: np.ndarray,
+    tolerance: float,
+    max_iterations: int,
+    desc: dict,
+) -> bp.ProgramReply:
+    """The board's write-verify loop: read the unfinished devices, RESET those above
+    target + tolerance, SET those below with an amplitude proportional to the error.
+
+    One read and at most two pulse calls per round, vectorised over the devices.
+    """
+    n = idx.size
+    converged = np.zeros(n, dtype=bool)
+    pulses = np.zeros(n, dtype=np.uint32)
+    g_final = np.zeros(n, dtype=np.float32)
+    lo, hi = desc["set_amplitude_range"]
+    set_width = desc["set_pulse"][1]
+    span = desc["g_max"] - desc["g_min"]
+    reset_amplitude, reset_width = desc["reset_pulse"]
+    rounds = 0
+    while rounds < max_iterations:
+        active = np.flatnonzero(~converged)
+        if active.size == 0:
+            break
+        rounds += 1
+        g = chip.read(idx[active])
+        g_final[active] = g
+        err = targets[active] - g
+        converged[active[np.abs(err) <= tolerance]] = True
+        high, low = active[err < -tolerance], active[err > tolerance]
+        if high.size:
+            chip.pulse(idx[high], np.array([reset_amplitude]), np.array([reset_width]))
+        if low.size:
+            gain = np.clip(err[err > tolerance] / span, 0.0, 1.0)
+            chip.pulse(idx[low], lo + (hi - lo) * gain, np.array([set_width]))
+        pulses[high] += 1
+        pulses[low] += 1
+    return bp.ProgramReply(converged, pulses, g_final, rounds)
