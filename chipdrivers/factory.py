@@ -88,6 +88,7 @@ def _example() -> str:
 #: backends shipped with xbarlab: scheme -> (module, opener name, example spec)
 _BUILTIN = {
     "emulator": ("xbarlab.chipdrivers.emulated", "open_emulator", _example()),
+    "board": ("xbarlab.chipdrivers.board", "open_board", "board:socket://127.0.0.1:5555"),
     "bench": ("xbarlab.chipdrivers.bench", "open_bench", "bench:lab/station.yaml"),
 }
 
