@@ -16,10 +16,41 @@ import pytest  # noqa: E402
 from xbarlab.chipdrivers import open_crossbar, parse_spec  # noqa: E402
 
 #: Backends every contract test runs against (one pytest param each, id = scheme).
+#: ``{lab}`` is filled in by an emulated lab on loopback (fixtures board_lab and
+#: bench_lab): the board's pyserial URL, or the path of the bench's station.yaml.
 BACKEND_SPECS = [
     "emulator:pcm?rows=16&cols=12&seed=3",
     "emulator:pcm?rows=16&cols=12&seed=4&periphery=hermes&differential=1",
+    "board:{lab}",
 ]
+
+
+@pytest.fixture(scope="module")
+def board_lab():
+    """An emulated test board (16 x 12, seed 5) on loopback, stopped after the module."""
+    from xbarlab.emulator.lab import EmulatedLab
+
+    with EmulatedLab(16, 12, seed=5, bench=False) as lab:
+        yield lab
+
+
+@pytest.fixture(scope="module")
+def bench_lab():
+    """An emulated bench (4 x 6, seed 6; one SMU read per device) on loopback, stopped
+    after the module."""
+    from xbarlab.emulator.lab import EmulatedLab
+
+    with EmulatedLab(4, 6, seed=6, board=False) as lab:
+        yield lab
+
+
+def _served_spec(spec: str, request) -> str:
+    """``spec`` with ``{lab}`` replaced by the address of a running emulated lab."""
+    if "{lab}" not in spec:
+        return spec
+    scheme = parse_spec(spec).scheme
+    lab = request.getfixturevalue(f"{scheme}_lab")
+    return spec.format(lab=lab.board_url if scheme == "board" else lab.station_path)
 
 
 @pytest.fixture(
@@ -27,7 +58,7 @@ BACKEND_SPECS = [
 )
 def crossbar(request):
     """A freshly opened chip of each registered backend, closed after the test."""
-    xbar = open_crossbar(request.param)
+    xbar = open_crossbar(_served_spec(request.param, request))
     try:
         yield xbar
     finally:
