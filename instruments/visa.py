@@ -17,6 +17,7 @@ with a transcript (tests/instruments/transcript.py) and see every byte.
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -40,6 +41,11 @@ def format_number(value: float) -> str:
     return format(value, ".12g")
 
 
+def _suffix(unit: str) -> str:
+    """`` V`` after a number; nothing for the dimensionless unit "1"."""
+    return "" if unit == "1" else f" {unit}"
+
+
 @dataclass(frozen=True)
 class Range:
     """A closed interval ``low <= value <= high`` (optionally integers only).
@@ -55,24 +61,20 @@ class Range:
     def check(self, name: str, value: Any, unit: str) -> float | int:
         """``value`` as float (or int), or ConfigError naming value, unit and range."""
         kind = "an integer" if self.integer else "a number"
-        try:
-            number = float(value)
-            valid = not isinstance(value, bool) and math.isfinite(number)
-        except (TypeError, ValueError):
-            valid = False
-        if not valid or (self.integer and number != int(number)):
+        valid = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        number = float(value) if valid else math.nan
+        if not math.isfinite(number) or (self.integer and number != int(number)):
             raise ConfigError(f"{name} = {value!r} is not {kind}; allowed {self.describe(unit)}")
         if not self.low <= number <= self.high:
             raise ConfigError(
-                f"{name} = {number:.6g} {unit} is outside the instrument's range "
+                f"{name} = {number:.6g}{_suffix(unit)} is outside the instrument's range "
                 f"{self.describe(unit)}; nothing was sent"
             )
         return int(number) if self.integer else number
 
     def describe(self, unit: str) -> str:
         """The interval in words, e.g. ``-210 V .. 210 V``."""
-        unit = "" if unit == "1" else f" {unit}"
-        return f"{self.low:.6g}{unit} .. {self.high:.6g}{unit}"
+        return f"{self.low:.6g}{_suffix(unit)} .. {self.high:.6g}{_suffix(unit)}"
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,7 @@ class Instrument:
             self._check_identity()
             for command in self.connect_commands:
                 self.write(command)
+            self.check_errors("connect")
         except BaseException:
             self._resource.close()
             raise
@@ -306,6 +309,7 @@ class ScpiInstrument(Instrument):
     connect_commands = ("*CLS",)
 
     def read_errors(self) -> list[tuple[int, str]]:
+        """``SYST:ERR?`` until it answers code 0."""
         errors = []
         for _ in range(MAX_ERRORS):
             reply = self.query("SYST:ERR?")
@@ -323,6 +327,7 @@ class TspInstrument(Instrument):
     connect_commands = ("errorqueue.clear()",)
 
     def read_errors(self) -> list[tuple[int, str]]:
+        """``errorqueue.count`` entries of ``errorqueue.next()`` (code, message, ...)."""
         reply = self.query("print(errorqueue.count)")
         count = int(self.parse_reply(reply, float, what="errorqueue.count"))
         errors = []

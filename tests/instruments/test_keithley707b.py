@@ -12,7 +12,7 @@ CONNECT = connect(Keithley707B)
 
 
 def test_connect_sets_break_before_make():
-    assert CONNECT[-1] == ("channel.connectrule = channel.BREAK_BEFORE_MAKE", None)
+    assert ("channel.connectrule = channel.BREAK_BEFORE_MAKE", None) in CONNECT
     with expected_protocol(Keithley707B, CONNECT):
         pass
 

@@ -101,17 +101,22 @@ IDN = {
     Keysight33500B: "Keysight Technologies,33522B,MY52800001,4.00-1.19-2.00-58-00",
     Keithley707B: "Keithley Instruments Inc., Model 707B, 04105420, 01.40a",
 }
-SCPI_CONNECT = ["*CLS"]
-TSP_CONNECT = ["errorqueue.clear()"]
+#: Commands each driver sends after the identity check, then the empty error queue.
+SCPI_CONNECT = [("*CLS", None), ("SYST:ERR?", '0,"No error"')]
+TSP_CONNECT = [("errorqueue.clear()", None), ("print(errorqueue.count)", "0.00000e+00")]
 AFTER_IDN = {
     Keithley2450: SCPI_CONNECT,
     Keysight33500B: SCPI_CONNECT,
     Keithley2600: TSP_CONNECT,
-    Keithley707B: [*TSP_CONNECT, "channel.connectrule = channel.BREAK_BEFORE_MAKE"],
+    Keithley707B: [
+        TSP_CONNECT[0],
+        ("channel.connectrule = channel.BREAK_BEFORE_MAKE", None),
+        TSP_CONNECT[1],
+    ],
 }
 DRIVERS = list(IDN)
 
 
-def connect(driver) -> list:
-    """The exchanges a driver makes on connect: identity, then its setup commands."""
-    return [("*IDN?", IDN[driver]), *((command, None) for command in AFTER_IDN[driver])]
+def connect(driver) -> list[Exchange]:
+    """The exchanges a driver makes on connect: identity, setup commands, error queue."""
+    return [("*IDN?", IDN[driver]), *AFTER_IDN[driver]]
