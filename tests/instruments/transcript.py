@@ -62,8 +62,8 @@ class FakeResource:
 
     def assert_done(self) -> None:
         """Fail if an expected exchange was not used or a reply was not read."""
-        assert not self._expected, f"expected exchanges never sent: {self._expected}"
         assert self._reply is None, f"reply {self._reply!r} never read"
+        assert not self._expected, f"expected exchanges never sent: {self._expected}"
 
 
 class FakeResourceManager:
