@@ -31,7 +31,6 @@ import numpy as np
 from xbarlab.errors import ConfigError
 
 if TYPE_CHECKING:
-    from xbarlab.clock import VirtualClock
     from xbarlab.emulator.pcm import PCMArray
 
 #: bump when the layout changes; a state of another version is refused
@@ -66,20 +65,20 @@ def get_state(chip: PCMArray) -> dict[str, Any]:
     Also empties the chip's MVM cache (see the module docstring).
     """
     chip._mvm_cache.clear()
-    keys = chip._key
+    bit_state, keys, position = chip._key.get_state()
     meta = {
         "format": FORMAT_VERSION,
         **_identity(chip),
         "time_s": chip.clock.now(),
         "t_last_pulse_s": chip._t_last_pulse,
         "event_capacity": int(chip._event_times.size),
-        "rng": keys._rng.bit_generator.state,
-        "key_next": int(keys._next),
+        "rng": bit_state,
+        "key_next": position,
     }
     state: dict[str, Any] = {"meta": meta}
     state.update({name: a.copy() for name, a in chip.state_arrays().items()})
     state["event_times"] = chip._event_times[: chip._n_events].copy()
-    state["keys"] = keys._keys.copy()
+    state["keys"] = keys
     return state
 
 
@@ -165,27 +164,14 @@ def set_state(chip: PCMArray, state: dict[str, Any]) -> None:
     """
     check_compatible(chip, state)
     meta = state["meta"]
-    rng = np.random.Generator(np.random.PCG64())
-    try:
-        rng.bit_generator.state = meta["rng"]
-    except (TypeError, ValueError, KeyError) as exc:
-        raise ConfigError(f"chip state has an invalid RNG state: {exc}") from None
+    # the key stream validates its state first: a bad one raises before anything changes
+    chip._key.set_state(meta["rng"], state["keys"].copy(), int(meta["key_next"]))
     for name, a in chip.state_arrays().items():
         a[:] = state[name]
     times = np.zeros(int(meta["event_capacity"]), dtype=np.float64)
     times[: state["event_times"].size] = state["event_times"]
     chip._event_times, chip._n_events = times, int(state["event_times"].size)
-    chip._key._rng = rng
-    chip._key._keys = state["keys"].copy()
-    chip._key._next = int(meta["key_next"])
     chip._t_last_pulse = float(meta["t_last_pulse_s"])
-    _set_clock(chip.clock, float(meta["time_s"]))
+    chip.clock.restore(float(meta["time_s"]))
     chip._version += 1
     chip._mvm_cache.clear()
-
-
-def _set_clock(clock: VirtualClock, t: float) -> None:
-    """Put a virtual clock at time t (s). In use virtual time only moves forward; a
-    restore is the one place that sets it back, so VirtualClock offers no setter."""
-    with clock._lock:
-        clock._t = t

@@ -29,6 +29,8 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
+from xbarlab.errors import ConfigError
+
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -284,6 +286,23 @@ class KeyStream:
             self._next = 0
         self._next += 1
         return self._keys[self._next - 1]
+
+    def get_state(self) -> tuple[dict, np.ndarray, int]:
+        """(bit generator state, the block of keys drawn, position in it): what
+        :meth:`set_state` needs to continue the same key sequence."""
+        return self._rng.bit_generator.state, self._keys.copy(), int(self._next)
+
+    def set_state(self, bit_state: dict, keys: np.ndarray, position: int) -> None:
+        """Continue from a :meth:`get_state`; raises ConfigError before changing anything
+        when the bit generator state is invalid or the position lies outside the block."""
+        rng = np.random.Generator(np.random.PCG64())
+        try:
+            rng.bit_generator.state = bit_state
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ConfigError(f"chip state has an invalid RNG state: {exc}") from None
+        if not 0 <= position <= keys.size:
+            raise ConfigError(f"key position {position} is outside 0..{keys.size}")
+        self._rng, self._keys, self._next = rng, keys.astype(np.uint64), int(position)
 
 
 def new_key(rng: np.random.Generator) -> np.uint64:

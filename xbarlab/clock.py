@@ -66,6 +66,12 @@ class VirtualClock:
     def sleep(self, dt: float) -> None:
         self.advance(dt)
 
+    def restore(self, t: float) -> None:
+        """Put the clock at time t (s): only for restoring a saved emulator state. In use
+        virtual time only moves forward."""
+        with self._lock:
+            self._t = float(t)
+
     def advance(self, dt: float) -> float:
         """Move time forward by dt seconds and return the new time."""
         dt = _check_dt(dt)

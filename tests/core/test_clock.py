@@ -95,3 +95,12 @@ def test_real_clock_sleep_waits_at_least_dt():
 def test_real_clock_refuses_bad_durations(dt):
     with pytest.raises(ConfigError):
         RealClock().sleep(dt)
+
+
+def test_virtual_clock_restore_sets_the_time_for_a_saved_state():
+    clock = VirtualClock(start=5.0)
+    clock.advance(10.0)
+    clock.restore(3.5)
+    assert clock.now() == 3.5
+    clock.sleep(1.0)
+    assert clock.now() == 4.5
