@@ -69,12 +69,10 @@ def number(lo: float, hi: float, name: str, choices: tuple = ()) -> Callable:
             raise TspError(RUNTIME_ERROR, f"{name} must be a number, got {fmt(value)}")
         if choices and value not in choices:
             allowed = ", ".join(fmt(c) for c in choices)
-            raise TspError(
-                OUT_OF_RANGE, f"Parameter out of range: {name} = {fmt(value)} ({allowed})"
-            )
+            raise TspError(OUT_OF_RANGE, f"Parameter out of range: {name} = {value:g} ({allowed})")
         if not (lo <= value <= hi):
             raise TspError(
-                OUT_OF_RANGE, f"Parameter out of range: {name} = {fmt(value)} ({lo:g} to {hi:g})"
+                OUT_OF_RANGE, f"Parameter out of range: {name} = {value:g} ({lo:g} to {hi:g})"
             )
         return value
 
