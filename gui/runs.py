@@ -1,0 +1,120 @@
+"""RunBrowser: the runs of a run store in a table, newest first; reopen one by double-click.
+
+The browser only reads the catalog (:meth:`RunStore.runs`); opening a run emits
+``run_opened(run_id)`` and the window draws it with
+:func:`xbarlab.gui.plots.plot_for_run`, the same plot the run had while it ran.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from PyQt5 import QtCore, QtGui, QtWidgets
+
+#: table columns, in order
+COLUMNS = ("started", "procedure", "status", "records", "run id", "campaign", "summary")
+#: text colour per run status (others: the default)
+STATUS_COLOURS = {
+    "completed": "#1a7f37",
+    "aborted": "#b35900",
+    "failed": "#c00000",
+    "interrupted": "#c00000",
+    "running": "#0550ae",
+    "paused": "#0550ae",
+}
+#: characters of the summary shown in the table (the tooltip holds all of it)
+SUMMARY_CHARS = 80
+
+
+def summary_text(info) -> str:
+    """One line about a run: its error if it failed, else its summary as compact JSON."""
+    if info.error:
+        return info.error
+    return json.dumps(info.summary, separators=(",", ":")) if info.summary else ""
+
+
+class RunBrowser(QtWidgets.QWidget):
+    """Table of the runs in ``store`` (a RunStore), newest first, with their status.
+
+    Signals
+    -------
+    run_opened(str)
+        The run id of a run the user opened (double-click or the Open button).
+    """
+
+    run_opened = QtCore.pyqtSignal(str)
+
+    def __init__(self, store, parent=None):
+        super().__init__(parent)
+        self.store = store
+        self.table = QtWidgets.QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectRows)
+        self.table.setSelectionMode(QtWidgets.QAbstractItemView.SingleSelection)
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.cellDoubleClicked.connect(lambda row, _col: self._open_row(row))
+        refresh = QtWidgets.QPushButton("Refresh")
+        refresh.clicked.connect(self.refresh)
+        self.open_button = QtWidgets.QPushButton("Open")
+        self.open_button.setToolTip("show the selected run's plot (or double-click it)")
+        self.open_button.clicked.connect(self.open_selected)
+        buttons = QtWidgets.QHBoxLayout()
+        buttons.addWidget(refresh)
+        buttons.addStretch(1)
+        buttons.addWidget(self.open_button)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addWidget(self.table)
+        layout.addLayout(buttons)
+        self.run_ids: list[str] = []
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read the catalog, keeping the selected run selected."""
+        keep = self.selected_run()
+        infos = self.store.runs()
+        self.run_ids = [info.run_id for info in infos]
+        self.table.setRowCount(len(infos))
+        for row, info in enumerate(infos):
+            for col, text in enumerate(self._cells(info)):
+                item = QtWidgets.QTableWidgetItem(text)
+                if COLUMNS[col] == "status" and info.status in STATUS_COLOURS:
+                    item.setForeground(QtGui.QBrush(QtGui.QColor(STATUS_COLOURS[info.status])))
+                if COLUMNS[col] == "summary":
+                    item.setToolTip(json.dumps(info.summary, indent=1) if info.summary else "")
+                self.table.setItem(row, col, item)
+        self.table.resizeColumnsToContents()
+        if keep in self.run_ids:
+            self.table.selectRow(self.run_ids.index(keep))
+
+    @staticmethod
+    def _cells(info) -> tuple[str, ...]:
+        summary = summary_text(info)
+        if len(summary) > SUMMARY_CHARS:
+            summary = summary[: SUMMARY_CHARS - 1] + "…"
+        return (
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.started)),
+            info.procedure,
+            info.status,
+            str(info.n_records),
+            info.run_id,
+            info.parent or "",
+            summary,
+        )
+
+    def selected_run(self) -> str | None:
+        """The run id of the selected row, or None."""
+        rows = self.table.selectionModel().selectedRows()
+        return self.run_ids[rows[0].row()] if rows else None
+
+    def open_selected(self) -> None:
+        """Emit ``run_opened`` for the selected run (nothing if none is selected)."""
+        run_id = self.selected_run()
+        if run_id is not None:
+            self.run_opened.emit(run_id)
+
+    def _open_row(self, row: int) -> None:
+        if 0 <= row < len(self.run_ids):
+            self.run_opened.emit(self.run_ids[row])
