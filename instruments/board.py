@@ -22,7 +22,7 @@ import time
 import serial
 
 from xbarlab import board_protocol as bp
-from xbarlab.errors import InstrumentError
+from xbarlab.errors import ConfigError, InstrumentError
 
 #: ERROR codes after which the same frame is simply sent again
 _RETRYABLE = {bp.ErrorCode.BAD_CRC, bp.ErrorCode.BAD_FRAME, bp.ErrorCode.BUSY}
@@ -57,9 +57,9 @@ class BoardClient:
 
     def __init__(self, url: str, *, timeout_s: float = 2.0, retries: int = 5, baudrate=921600):
         if not timeout_s > 0:
-            raise InstrumentError(f"timeout_s = {timeout_s!r} must be > 0 s", instrument=url)
+            raise ConfigError(f"BoardClient timeout_s = {timeout_s!r} must be > 0 s")
         if retries < 0:
-            raise InstrumentError(f"retries = {retries!r} must be >= 0", instrument=url)
+            raise ConfigError(f"BoardClient retries = {retries!r} must be >= 0")
         self.url = url
         self.timeout_s = float(timeout_s)
         self.retries = int(retries)
