@@ -22,6 +22,7 @@ import math
 import re
 from collections import deque
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -40,6 +41,8 @@ from xbarlab.emulator.tsp import OUT_OF_RANGE, Attr, Table, TspEngine, TspError,
 from xbarlab.errors import ConfigError
 
 SLOTS, BUSES, COLUMNS_PER_SLOT = 6, "ABCDEFGH", 12
+#: optional nodes of an SCPI level command
+LEVEL = "[:LEVel][:IMMediate][:AMPLitude]"
 #: default buses: SMU HI, pulse generator output, ground (SMU LO, generator return)
 DEFAULT_BUSES = {"smu": "A", "pulse": "B", "ground": "C"}
 #: what an SCPI SMU returns for a reading beyond its fixed range (9.9e37, "overflow")
@@ -181,6 +184,28 @@ class SourceMeterChannel:
         return i
 
 
+#: how a query shows each kind of setting
+_SHOW = {Number: fmt, Choice: str, Boolean: lambda v: str(int(v))}
+
+
+def declare(tree: ScpiTree, target, rows) -> None:
+    """Declare settings kept as attributes of ``target(*suffix)``.
+
+    rows: (pattern, parameter, attribute name); the query shows the value as the
+    parameter kind answers (numbers in NR3, choices by short form, booleans as 1/0).
+    """
+    for pattern, param, name in rows:
+        show = _SHOW[type(param)]
+
+        def write(*args, name=name):
+            setattr(target(*args[:-1]), name, args[-1])
+
+        def read(*args, name=name, show=show):
+            return show(getattr(target(*args), name))
+
+        tree.add(pattern, param, write=write, read=read)
+
+
 class Instrument:
     """Common part of the emulated instruments: identity, status, one engine."""
 
@@ -222,55 +247,33 @@ class Keithley2450(Instrument):
 
     def _tree(self) -> ScpiTree:
         s, t = self.smu, ScpiTree()
-        src, sense = "[:SOURce#]", "[:SENSe#]"
-
-        def attr(name, parse=float, show=fmt):
-            return {
-                "write": lambda *a: setattr(s, name, parse(a[-1])),
-                "read": lambda *a: show(getattr(s, name)),
-            }
-
-        t.add(
-            f"{src}:FUNCtion[:MODE]",
-            Choice(("VOLTage", "CURRent")),
-            **attr("source_func", str, str),
+        src, cur = "[:SOURce#]", "[:SENSe#]:CURRent[:DC]"
+        fixed = {"write": lambda *a: None, "read": lambda *a: fmt(210)}  # autoranged source
+        t.add(f"{src}:VOLTage:RANGe", Number("V", 0.02, 210, 0.2), **fixed)
+        t.add(f"{src}:VOLTage:RANGe:AUTO", Boolean(), write=lambda *a: None, read=lambda *a: "1")
+        declare(
+            t,
+            lambda *_: s,
+            [
+                (f"{src}:FUNCtion[:MODE]", Choice(("VOLTage", "CURRent")), "source_func"),
+                (f"{src}:VOLTage{LEVEL}", Number("V", -210, 210, 0), "level_v"),
+                (f"{src}:CURRent{LEVEL}", Number("A", -1.05, 1.05, 0), "level_i"),
+                (f"{src}:VOLTage:ILIMit[:LEVel]", Number("A", 1e-9, 1.05, 105e-6), "limit_i"),
+                (f"{src}:CURRent:VLIMit[:LEVel]", Number("V", 0.02, 210, 21), "limit_v"),
+                (f"{cur}:RANGe[:UPPer]", Number("A", 1e-8, 1.05, 1e-4), "range_i"),
+                (f"{cur}:RANGe:AUTO", Boolean(), "autorange_i"),
+                (f"{cur}:NPLCycles", Number("", 0.01, 10, 1), "nplc"),
+                (":OUTPut#[:STATe]", Boolean(), "output"),
+            ],
         )
-        t.add(
-            f"{src}:VOLTage[:LEVel][:IMMediate][:AMPLitude]",
-            Number("V", -210, 210, 0),
-            **attr("level_v"),
-        )
-        t.add(
-            f"{src}:CURRent[:LEVel][:IMMediate][:AMPLitude]",
-            Number("A", -1.05, 1.05, 0),
-            **attr("level_i"),
-        )
-        t.add(f"{src}:VOLTage:ILIMit[:LEVel]", Number("A", 1e-9, 1.05, 105e-6), **attr("limit_i"))
-        t.add(f"{src}:CURRent:VLIMit[:LEVel]", Number("V", 0.02, 210, 21), **attr("limit_v"))
         t.add(f"{src}:VOLTage:ILIMit[:LEVel]:TRIPped", read=lambda *a: str(int(s.tripped)))
         t.add(f"{src}:CURRent:VLIMit[:LEVel]:TRIPped", read=lambda *a: str(int(s.tripped)))
-        t.add(
-            f"{src}:VOLTage:RANGe",
-            Number("V", 0.02, 210, 0.2),
-            write=lambda *a: None,
-            read=lambda *a: fmt(210),
-        )
-        t.add(f"{src}:VOLTage:RANGe:AUTO", Boolean(), write=lambda *a: None, read=lambda *a: "1")
         sense_func = Choice(("CURRent", "VOLTage", "CURRent:DC", "VOLTage:DC"))
-        t.add(
-            f"{sense}:FUNCtion[:ON]",
-            sense_func,
-            write=self._set_sense,
-            read=lambda *a: f'"{self.sense}:DC"',
-        )
-        cur = f"{sense}:CURRent[:DC]"
-        t.add(f"{cur}:RANGe[:UPPer]", Number("A", 1e-8, 1.05, 1e-4), **attr("range_i"))
-        t.add(f"{cur}:RANGe:AUTO", Boolean(), **attr("autorange_i", bool, lambda v: str(int(v))))
-        t.add(f"{cur}:NPLCycles", Number("", 0.01, 10, 1), **attr("nplc"))
+        read_sense = lambda *a: f'"{self.sense}:DC"'  # noqa: E731
+        t.add("[:SENSe#]:FUNCtion[:ON]", sense_func, write=self._set_sense, read=read_sense)
         t.add(":READ", read=self._read)
         t.add(":MEASure:CURRent[:DC]", read=lambda: fmt(s.current_reading()))
         t.add(":MEASure:VOLTage[:DC]", read=lambda: fmt(s.measure()[1]))
-        t.add(":OUTPut#[:STATe]", Boolean(), **attr("output", bool, lambda v: str(int(v))))
         t.add(":ABORt", write=lambda: None)
         return t
 
@@ -356,7 +359,7 @@ class Keysight33500B(Instrument):
         super().__init__(bench)
         wired = buses if buses is not None else {1: dict(bench.wiring.buses)["pulse"]}
         self.buses = {ch: BUSES.index(bus) for ch, bus in wired.items()}
-        self.channels = {1: {}, 2: {}}
+        self.channels = {1: SimpleNamespace(), 2: SimpleNamespace()}
         self.engine = ScpiEngine(self._tree(), self.status)
         self.reset()
 
@@ -366,111 +369,80 @@ class Keysight33500B(Instrument):
 
     def reset(self) -> None:
         for ch in self.channels.values():
-            ch.update(func="SIN", high=0.05, low=-0.05, width=100e-6, period=1e-3)
-            ch.update(edge=8.4e-9, burst=False, mode="TRIG", ncyc=1, source="IMM")
-            ch.update(output=False, load=50.0)
+            vars(ch).update(func="SIN", high=0.05, low=-0.05, width=100e-6, period=1e-3)
+            vars(ch).update(edge=8.4e-9, burst=False, mode="TRIG", ncyc=1, source="IMM")
+            vars(ch).update(output=False, load=50.0)
 
     def trigger(self) -> None:
         """*TRG: fire every channel armed for a bus trigger."""
         for n, ch in self.channels.items():
-            if ch["source"] == "BUS":
+            if ch.source == "BUS":
                 self._fire(n)
 
     def _fire(self, n: int) -> None:
         ch = self.channels[n]
-        if not (ch["burst"] and ch["mode"] == "TRIG" and ch["func"] == "PULS"):
+        if not (ch.burst and ch.mode == "TRIG" and ch.func == "PULS"):
             self.status.push(
                 -211, "burst of pulses not armed (FUNC PULS, BURS:MODE TRIG, BURS:STAT ON)"
             )
             return
-        if ch["output"] and n in self.buses:
-            scale = 1.0 if math.isinf(ch["load"]) else 2.0  # open circuit vs assumed load
-            self.bench.pulse(self.buses[n], scale * ch["high"], ch["width"], int(ch["ncyc"]))
+        if ch.output and n in self.buses:
+            scale = 1.0 if math.isinf(ch.load) else 2.0  # open circuit vs assumed load
+            self.bench.pulse(self.buses[n], scale * ch.high, ch.width, int(ch.ncyc))
 
     def _tree(self) -> ScpiTree:
-        t, src = ScpiTree(suffix_max=2), "[:SOURce#]"
-
-        def key(name, show=fmt):
-            def write(n, value):
-                self.channels[n][name] = value
-
-            return {"write": write, "read": lambda n: show(self.channels[n][name])}
-
+        t, src, pulse = ScpiTree(suffix_max=2), "[:SOURce#]", "[:SOURce#]:FUNCtion:PULSe"
         shapes = ("SINusoid", "SQUare", "TRIangle", "RAMP", "PULSe", "PRBS", "NOISe", "ARB", "DC")
-        t.add(f"{src}:FUNCtion[:SHAPe]", Choice(shapes), **key("func", str))
-        t.add(f"{src}:FUNCtion:PULSe:WIDTh", Number("S", 16e-9, 1e6, 100e-6), **key("width"))
-        t.add(f"{src}:FUNCtion:PULSe:PERiod", Number("S", 33e-9, 1e6, 1e-3), **key("period"))
-        t.add(
-            f"{src}:FUNCtion:PULSe:TRANsition[:BOTH]",
-            Number("S", 8.4e-9, 1e-6, 8.4e-9),
-            **key("edge"),
+        declare(
+            t,
+            self.channels.__getitem__,
+            [
+                (f"{src}:FUNCtion[:SHAPe]", Choice(shapes), "func"),
+                (f"{pulse}:WIDTh", Number("S", 16e-9, 1e6, 100e-6), "width"),
+                (f"{pulse}:PERiod", Number("S", 33e-9, 1e6, 1e-3), "period"),
+                (f"{pulse}:TRANsition[:BOTH]", Number("S", 8.4e-9, 1e-6, 8.4e-9), "edge"),
+                (f"{src}:BURSt:MODE", Choice(("TRIGgered", "GATed")), "mode"),
+                (f"{src}:BURSt:NCYCles", Number("", 1, 1e8, 1, integer=True), "ncyc"),
+                (f"{src}:BURSt:STATe", Boolean(), "burst"),
+                (":TRIGger#:SOURce", Choice(("IMMediate", "EXTernal", "TIMer", "BUS")), "source"),
+                (":OUTPut#[:STATe]", Boolean(), "output"),
+                (":OUTPut#:LOAD", Number("OHM", 1, 10e3, 50, words={"INFinity": math.inf}), "load"),
+            ],
         )
-        level = Number("V", -10, 10, 0)
-        t.add(
-            f"{src}:VOLTage:HIGH",
-            level,
-            write=lambda n, v: self._levels(n, v, None),
-            read=lambda n: fmt(self.channels[n]["high"]),
-        )
-        t.add(
-            f"{src}:VOLTage:LOW",
-            level,
-            write=lambda n, v: self._levels(n, None, v),
-            read=lambda n: fmt(self.channels[n]["low"]),
-        )
-        t.add(
-            f"{src}:VOLTage[:LEVel][:IMMediate][:AMPLitude]",
-            Number("V", 1e-3, 20, 0.1),
-            write=self._amplitude,
-            read=lambda n: fmt(self._span(n)[0]),
-        )
-        t.add(
-            f"{src}:VOLTage:OFFSet",
-            Number("V", -10, 10, 0),
-            write=self._offset,
-            read=lambda n: fmt(self._span(n)[1]),
-        )
-        t.add(f"{src}:BURSt:MODE", Choice(("TRIGgered", "GATed")), **key("mode", str))
-        t.add(
-            f"{src}:BURSt:NCYCles",
-            Number("", 1, 1e8, 1, integer=True),
-            **key("ncyc", lambda v: str(int(v))),
-        )
-        t.add(f"{src}:BURSt:STATe", Boolean(), **key("burst", lambda v: str(int(v))))
-        t.add(
-            ":TRIGger#:SOURce",
-            Choice(("IMMediate", "EXTernal", "TIMer", "BUS")),
-            **key("source", str),
-        )
+        level, vpp = Number("V", -10, 10, 0), Number("V", 1e-3, 20, 0.1)
+        for name, param, write, read in [
+            (":HIGH", level, lambda n, v: self._set(n, high=v), lambda n: self.channels[n].high),
+            (":LOW", level, lambda n, v: self._set(n, low=v), lambda n: self.channels[n].low),
+            (LEVEL, vpp, lambda n, v: self._set(n, vpp=v), lambda n: self._span(n)[0]),
+            (":OFFSet", level, lambda n, v: self._set(n, offset=v), lambda n: self._span(n)[1]),
+        ]:
+            t.add(
+                f"{src}:VOLTage{name}",
+                param,
+                write=write,
+                read=lambda n, r=read: fmt(r(n)),
+            )
         t.add(":TRIGger#[:IMMediate]", write=self._fire)
-        t.add(":OUTPut#[:STATe]", Boolean(), **key("output", lambda v: str(int(v))))
-        load = Number("OHM", 1, 10e3, 50, words={"INFinity": math.inf})
-        t.add(
-            ":OUTPut#:LOAD", load, **key("load", lambda v: "9.9E+37" if math.isinf(v) else fmt(v))
-        )
         return t
 
     def _span(self, n: int) -> tuple[float, float]:
         ch = self.channels[n]
-        return ch["high"] - ch["low"], (ch["high"] + ch["low"]) / 2
+        return ch.high - ch.low, (ch.high + ch.low) / 2
 
-    def _levels(self, n: int, high: float | None, low: float | None) -> None:
+    def _set(self, n: int, **change: float) -> None:
+        """New levels from high/low or vpp/offset (V); -222/-221 and no change if invalid."""
         ch = self.channels[n]
-        high = ch["high"] if high is None else high
-        low = ch["low"] if low is None else low
+        if "high" in change or "low" in change:
+            high, low = change.get("high", ch.high), change.get("low", ch.low)
+        else:
+            vpp, offset = self._span(n)
+            vpp, offset = change.get("vpp", vpp), change.get("offset", offset)
+            high, low = offset + vpp / 2, offset - vpp / 2
         if max(abs(high), abs(low)) > 10.0:
             raise ScpiError(-222, f"levels {low:g} V .. {high:g} V outside -10..10 V")
         if high <= low:
             raise ScpiError(-221, f"high level {high:g} V must exceed low level {low:g} V")
-        ch.update(high=high, low=low)
-
-    def _amplitude(self, n: int, vpp: float) -> None:
-        offset = self._span(n)[1]
-        self._levels(n, offset + vpp / 2, offset - vpp / 2)
-
-    def _offset(self, n: int, offset: float) -> None:
-        vpp = self._span(n)[0]
-        self._levels(n, offset + vpp / 2, offset - vpp / 2)
+        ch.high, ch.low = high, low
 
 
 #: one item of a 707B channel list: a crosspoint, a rectangle of them, a slot, all slots

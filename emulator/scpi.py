@@ -103,7 +103,9 @@ def keyword(token: str, mixed: str) -> bool:
 
 
 def fmt(value: float) -> str:
-    """A number as Keithley instruments print it: NR3 with 7 significant digits."""
+    """A number in NR3 with 7 significant digits; infinity as SCPI's 9.9E+37."""
+    if math.isinf(value):
+        value = math.copysign(9.9e37, value)
     return f"{value:.6E}"
 
 
