@@ -19,10 +19,12 @@ from xbarlab.gui.plots import (
     LivePlot,
     PulseResponsePlot,
     Series,
+    level_index,
     make_live_plot,
     plot_for_run,
     register_plot,
 )
+from xbarlab.procedures.drift import level_table
 from xbarlab.procedures.registry import PROCEDURES
 from xbarlab.procedures.runner import Runner
 from xbarlab.store import RunStore
@@ -228,3 +230,19 @@ def test_series_grows_past_its_buffer(qtbot):
     assert s.n == 200
     np.testing.assert_array_equal(s.y, 2.0 * np.arange(200))
     np.testing.assert_array_equal(xy(s.curve)[0], np.arange(200))
+
+
+@pytest.mark.parametrize("n_distinct", [5, 16, 17, 1000])
+def test_levels_are_grouped_as_in_the_drift_summary(n_distinct):
+    rng = np.random.default_rng(n_distinct)
+    values = np.linspace(2e-6, 20e-6, n_distinct)
+    targets = rng.choice(values, size=(32, 32)).astype(np.float32)
+    level, level_targets = level_index(targets)
+    good = np.ones(targets.shape, dtype=bool)
+    table = level_table(targets, good, targets, np.zeros(targets.shape))
+    assert level_targets.size == (n_distinct if n_distinct <= 16 else 8)
+    counts = np.bincount(level.ravel(), minlength=level_targets.size)
+    assert [row["devices"] for row in table] == counts[counts > 0].tolist()
+    np.testing.assert_allclose(
+        [row["target_S"] for row in table], level_targets[counts > 0], rtol=1e-6
+    )
