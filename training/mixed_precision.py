@@ -1,0 +1,486 @@
+"""Mixed-precision training with the chip in the loop (Nandakumar et al., Front. Neurosci. 2020).
+
+The chip computes; a digital unit decides when the chip's weights change:
+
+- Forward (``X @ W.T``) and backward (``D @ W``, the transposed MVM) products of every
+  weight layer run on an :class:`~xbarlab.chipdrivers.tiles.AnalogTile` (through
+  :class:`~xbarlab.training.layers.AnalogLinear`); activations, biases and the loss are
+  digital.
+- The weight update ``-lr * grad_W`` is accumulated in a float64 matrix ``chi`` per layer.
+  Where ``|chi| >= epsilon``, ``n = floor(|chi| / epsilon)`` SET pulses go to the weight's
+  G+ device (chi > 0) or its G- device (chi < 0), and chi is reduced by ``n * epsilon``.
+  Devices are grouped by pulse count: one pulse call per distinct count per array and
+  step, never a call per device.
+- ``epsilon`` (weight units) is the chip's measured mean SET increment (S) over the
+  tile's ``g_scale`` (S per weight unit): a quick pulse-response characterisation of the
+  layers' own devices at the start (:func:`characterise_set`), kept with the run.
+- PCM only climbs with SET pulses, so pairs near saturation (G+ or G- above
+  ``refresh_threshold * g_max``) are refreshed every ``refresh_every`` steps: read,
+  RESET both, re-program the difference with
+  :func:`~xbarlab.chipdrivers.programming.program_iterative`.
+
+Each layer's weight (j, i) sits on the devices the tile layout gives it
+(:mod:`xbarlab.chipdrivers.tile_layout`, one pair per weight): row ``i - row0`` of its
+block's array, columns ``2s`` / ``2s + 1`` on a chip with differential columns, else
+``s`` / ``cols // 2 + s``, with ``s`` the weight's slot in the block. The trainer computes
+that map from the layout functions and the tile's public attributes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from xbarlab.chipdrivers.crossbar import Crossbar
+from xbarlab.chipdrivers.factory import open_crossbar
+from xbarlab.chipdrivers.programming import program_iterative
+from xbarlab.chipdrivers.tile_layout import arrays_needed, core_spec, plan_layout
+from xbarlab.chipdrivers.tiles import AnalogTile
+from xbarlab.errors import ConfigError
+from xbarlab.procedures.pulse_response import increment_table
+from xbarlab.training.data import Dataset
+from xbarlab.training.layers import MLP, AnalogLinear, ReLU, Sequential, SoftmaxCrossEntropy
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    """One epoch of mixed-precision training.
+
+    epoch: 1-based; train_loss: mean cross-entropy (nats) over the epoch's batches;
+    test_accuracy: on the chip after the epoch; pulses: SET pulses applied to update
+    weights; refreshes: pairs refreshed; updated_fraction: fraction of weights that got
+    at least one pulse; epoch_s: wall time in s of the training pass (no evaluation).
+    """
+
+    epoch: int
+    train_loss: float
+    test_accuracy: float
+    pulses: int
+    refreshes: int
+    updated_fraction: float
+    epoch_s: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class _DeviceMap:
+    """Devices of a layer's weights (flattened row-major over (out, in)).
+
+    array: array index in the tile per weight; row: physical row; plus, minus: the
+    columns of G+ and G-.
+    """
+
+    array: np.ndarray
+    row: np.ndarray
+    plus: np.ndarray
+    minus: np.ndarray
+
+
+def device_map(tile: AnalogTile, shape: tuple[int, int]) -> _DeviceMap:
+    """Where each weight (j, i) of a (out, in) matrix sits on the tile's arrays.
+
+    Uses the tile's layout (:func:`plan_layout`) with one pair per weight; see the module
+    docstring for the column convention.
+    """
+    if tile.pairs_per_weight != 1:
+        raise ConfigError(
+            f"mixed-precision training uses one device pair per weight; the tile has "
+            f"pairs_per_weight = {tile.pairs_per_weight}"
+        )
+    n_out, n_in = shape
+    info = tile.info
+    array = np.empty(n_out * n_in, dtype=np.intp)
+    row, slot = np.empty_like(array), np.empty_like(array)
+    for block in plan_layout(shape, info.rows, info.cols, 1):
+        i = np.arange(block.row0, block.row1)
+        for seg in block.segments:
+            j = np.arange(seg.j0, seg.j1)
+            flat = (j[:, None] * n_in + i[None, :]).ravel()
+            array[flat] = block.array
+            row[flat] = np.tile(i - block.row0, j.size)
+            slot[flat] = np.repeat(seg.s0 + j - seg.j0, i.size)
+    if tile.differential:
+        return _DeviceMap(array, row, 2 * slot, 2 * slot + 1)
+    return _DeviceMap(array, row, slot, info.cols // 2 + slot)
+
+
+def characterise_set(
+    xbar: Crossbar, sel, *, amplitude: float, width: float, n_pulses: int, g_limit: float
+) -> dict:
+    """Mean SET increment of the devices ``sel``: RESET, then n identical SET pulses.
+
+    A quick pulse-response (as the ``pulse-response`` procedure does, without a run):
+    one read after the RESET and after every pulse. The increment that sets epsilon is
+    the mean over pulses that started below ``g_limit`` (S), the range the trainer keeps
+    devices in (refresh threshold).
+
+    Returns a JSON-ready dict: amplitude_V, width_s, devices, n_pulses,
+    mean_increment_S, mean_g_S (the mean curve), increment_vs_g (binned table).
+    """
+    rp = xbar.info.reset_pulse
+    xbar.pulse(sel, polarity=rp.polarity, amplitude=rp.amplitude, width=rp.width)
+    curve = [xbar.read(sel)]
+    for _ in range(n_pulses):
+        xbar.pulse(sel, polarity=xbar.info.set_pulse.polarity, amplitude=amplitude, width=width)
+        curve.append(xbar.read(sel))
+    g = np.stack(curve).astype(np.float64).reshape(n_pulses + 1, -1)
+    before, inc = g[:-1], np.diff(g, axis=0)
+    below = before < g_limit
+    if not below.any():
+        raise ConfigError(
+            f"no device started a SET pulse below {g_limit:.3g} S during the characterisation; "
+            "the devices may be stuck: try another seed or array"
+        )
+    mean_inc = float(inc[below].mean())
+    if not mean_inc > 0:
+        raise ConfigError(
+            f"SET pulses of {amplitude:.3g} V, {width:.3g} s did not raise the conductance "
+            f"(mean increment {mean_inc:.3g} S); raise the amplitude within the chip's SET range"
+        )
+    return {
+        "amplitude_V": float(amplitude),
+        "width_s": float(width),
+        "devices": int(g.shape[1]),
+        "n_pulses": int(n_pulses),
+        "mean_increment_S": mean_inc,
+        "mean_g_S": g.mean(axis=1).tolist(),
+        "increment_vs_g": increment_table(g, xbar.info.g_max),
+    }
+
+
+class _Layer:
+    """One weight layer during mixed-precision training: its tile, chi and device map."""
+
+    def __init__(self, tile: AnalogTile, linear: AnalogLinear, dmap: _DeviceMap, pulse):
+        self.tile, self.linear, self.dmap = tile, linear, dmap
+        self.amplitude, self.width = pulse
+        self.polarity = tile.info.set_pulse.polarity
+        self.chi = np.zeros(tile.shape, dtype=np.float64)
+        self.epsilon = float("nan")
+        self.stuck = np.zeros(self.chi.size, dtype=bool)  # pairs a refresh could not program
+        self.touched = np.zeros(self.chi.size, dtype=bool)  # weights pulsed this epoch
+        self.by_array = [np.flatnonzero(dmap.array == a) for a in range(len(tile.arrays))]
+
+    def update(self, lr: float) -> int:
+        """Bias step, chi accumulation and the SET pulses it calls for; returns pulses."""
+        lin = self.linear
+        lin.b -= np.float32(lr) * lin.grad_b
+        self.chi -= lr * lin.grad_W
+        chi = self.chi.reshape(-1)
+        count = np.floor(np.abs(chi) / self.epsilon).astype(np.int64)
+        flat = np.flatnonzero(count)
+        if flat.size == 0:
+            return 0
+        n = count[flat]
+        positive = chi[flat] > 0
+        chi[flat] -= np.where(positive, n, -n) * self.epsilon
+        cols = np.where(positive, self.dmap.plus[flat], self.dmap.minus[flat])
+        rows, arrays = self.dmap.row[flat], self.dmap.array[flat]
+        for a in np.unique(arrays) if len(self.tile.arrays) > 1 else (0,):
+            on = slice(None) if len(self.tile.arrays) == 1 else arrays == a
+            self._pulse(self.tile.arrays[a], rows[on], cols[on], n[on])
+        self.touched[flat] = True
+        return int(n.sum())
+
+    def _pulse(self, xbar: Crossbar, rows, cols, n) -> None:
+        """One SET call per distinct pulse count on this array."""
+        for c in np.unique(n):
+            k = n == c
+            xbar.pulse(
+                (rows[k], cols[k]),
+                polarity=self.polarity,
+                amplitude=self.amplitude,
+                width=self.width,
+                count=int(c),
+            )
+
+    def refresh(self, threshold: float, max_iterations: int) -> int:
+        """Re-program pairs whose G+ or G- exceeds ``threshold`` (S); returns their number.
+
+        Read both devices, keep the difference, RESET both (program_iterative starts
+        with a RESET) and program the difference onto one of them, the other at the
+        window's floor. Differences wider than [g_min, threshold) are clipped: a refreshed
+        pair must leave room for further SET pulses. Pairs that fail to program (stuck
+        devices) are not refreshed again.
+        """
+        t, d = self.tile, self.dmap
+        hi = t.g_min + 0.9 * (threshold - t.g_min)
+        done = 0
+        for a, w in enumerate(self.by_array):
+            rows = np.concatenate([d.row[w], d.row[w]])
+            sel = (rows, np.concatenate([d.plus[w], d.minus[w]]))
+            g = t.arrays[a].read(sel).astype(np.float64).reshape(2, -1)
+            due = (g.max(axis=0) > threshold) & ~self.stuck[w]
+            if not due.any():
+                continue
+            diff = g[0, due] - g[1, due]
+            targets = np.clip(
+                t.g_min + np.concatenate([np.maximum(diff, 0), np.maximum(-diff, 0)]), t.g_min, hi
+            )
+            res = program_iterative(
+                t.arrays[a],
+                targets.astype(np.float32),
+                (
+                    np.tile(rows[: w.size][due], 2),
+                    np.concatenate([d.plus[w][due], d.minus[w][due]]),
+                ),
+                max_iterations=max_iterations,
+            )
+            self.stuck[w[due]] |= res.unresponsive.reshape(2, -1).any(axis=0)
+            done += int(due.sum())
+        return done
+
+
+class MixedPrecisionTrainer:
+    """Train an MLP whose weight layers are AnalogTiles, updating the chip by SET pulses.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer widths, inputs first, classes last (e.g. (64, 64, 10)).
+    backend : str or sequence of Crossbar
+        A spec (one core per array each layer needs, numbered through
+        :func:`core_spec`; an ``emulator:`` spec gets one chip seed per core, another
+        backend needs ``{core}`` in the spec), or arrays to use in order (not closed by
+        the trainer). A user's choice for PCM: differential columns, e.g.
+        ``emulator:pcm?differential=1&seed=1``.
+    seed : int
+        Seeds the initial weights (He-normal, clipped to +-weight_scale) and the order of
+        the training samples.
+    lr : float
+        Learning rate, > 0.
+    batch : int
+        Samples per update step, >= 1.
+    weight_scale : float
+        Weight (weight units) mapped to g_range of the conductance window, > 0.
+    g_range : float
+        Fraction of the window that weight_scale maps to, 0 < g_range <= 1.
+    amplitude, width : float, optional
+        Update SET pulse: height in V inside ``info.set_amplitude_range``, width in s.
+        Default: the chip's recommended SET pulse (``info.set_pulse``).
+    refresh_threshold : float
+        Pairs with G+ or G- above this fraction of g_max are refreshed, 0 < value <= 1.
+    refresh_every : int
+        Update steps between refresh checks (one read per array), >= 1.
+    characterise_pulses : int
+        SET pulses of the start-up characterisation, >= 1.
+    refresh_iterations : int
+        program_iterative iterations per refresh, >= 1.
+
+    Attributes
+    ----------
+    model : Sequential
+        AnalogLinear / ReLU layers; ``model.accuracy`` evaluates on the chip.
+    characterisation : dict
+        The start-up SET characterisation (see :func:`characterise_set`).
+    epsilons : list of float
+        Update threshold per layer in weight units (mean SET increment / g_scale).
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        backend: str | Sequence[Crossbar],
+        *,
+        seed: int = 0,
+        lr: float = 0.1,
+        batch: int = 10,
+        weight_scale: float = 1.0,
+        g_range: float = 0.8,
+        amplitude: float | None = None,
+        width: float | None = None,
+        refresh_threshold: float = 0.85,
+        refresh_every: int = 20,
+        characterise_pulses: int = 20,
+        refresh_iterations: int = 30,
+    ):
+        sizes = [int(s) for s in sizes]
+        _check(lr > 0 and np.isfinite(lr), "lr", lr, "> 0")
+        _check(int(batch) == batch and batch >= 1, "batch", batch, "an integer >= 1")
+        _check(0 < refresh_threshold <= 1, "refresh_threshold", refresh_threshold, "(0, 1]")
+        _check(refresh_every >= 1, "refresh_every", refresh_every, ">= 1")
+        _check(characterise_pulses >= 1, "characterise_pulses", characterise_pulses, ">= 1")
+        _check(refresh_iterations >= 1, "refresh_iterations", refresh_iterations, ">= 1")
+        self.rng = np.random.default_rng(seed)
+        init = MLP(sizes, self.rng)  # validates sizes
+        self.options = {
+            "sizes": sizes, "seed": int(seed), "lr": float(lr), "batch": int(batch),
+            "weight_scale": float(weight_scale), "g_range": float(g_range),
+            "refresh_threshold": float(refresh_threshold), "refresh_every": int(refresh_every),
+            "characterise_pulses": int(characterise_pulses),
+            "refresh_iterations": int(refresh_iterations),
+        }  # fmt: skip
+        self.backend = backend if isinstance(backend, str) else "arrays"
+        shapes = [lin.shape for lin in init.weight_layers]
+        self._owned: list[Crossbar] = []
+        try:
+            groups = self._arrays(backend, shapes)
+            tiles = [AnalogTile(g, weight_scale=weight_scale, g_range=g_range) for g in groups]
+            pulse = self._pulse_shape(tiles[0].info, amplitude, width)
+            self.options.update(amplitude_V=pulse[0], width_s=pulse[1])
+            maps = [device_map(t, s) for t, s in zip(tiles, shapes, strict=True)]
+            self.characterisation = self._characterise(tiles[0], maps[0], pulse)
+            self._build(init, tiles, maps, pulse)
+        except BaseException:
+            self.close()
+            raise
+        self.loss = SoftmaxCrossEntropy()
+        self.steps = 0
+        self.history: list[EpochStats] = []
+
+    # -- set-up -------------------------------------------------------------------------
+    def _arrays(self, backend, shapes) -> list[list[Crossbar]]:
+        """The arrays of each layer: opened core by core from a spec, or taken in order."""
+        if isinstance(backend, str):
+            first = open_crossbar(core_spec(backend, 0))
+            self._owned.append(first)
+            rows, cols = first.info.rows, first.info.cols
+            need = sum(arrays_needed(s, rows, cols, 1) for s in shapes)
+            for c in range(1, need):
+                self._owned.append(open_crossbar(core_spec(backend, c)))
+            pool = list(self._owned)
+        else:
+            pool = list(backend)
+            if not pool:
+                raise ConfigError("backend: give a spec string or at least one Crossbar")
+            rows, cols = pool[0].info.rows, pool[0].info.cols
+            need = sum(arrays_needed(s, rows, cols, 1) for s in shapes)
+            if len(pool) < need:
+                raise ConfigError(
+                    f"layers {shapes} need {need} arrays of {rows} x {cols}; got {len(pool)}"
+                )
+        groups = []
+        for s in shapes:
+            n = arrays_needed(s, rows, cols, 1)
+            groups.append(pool[:n])
+            pool = pool[n:]
+        return groups
+
+    @staticmethod
+    def _pulse_shape(info, amplitude, width) -> tuple[float, float]:
+        """(height in V, width in s) of the update pulse, inside the chip's SET range."""
+        amp = info.set_pulse.amplitude if amplitude is None else float(amplitude)
+        wid = info.set_pulse.width if width is None else float(width)
+        lo, hi = info.set_amplitude_range
+        if not lo <= amp <= hi:
+            raise ConfigError(
+                f"amplitude = {amp!r} V is outside the chip's gradual SET range "
+                f"[{lo:.3g}, {hi:.3g}] V"
+            )
+        info.limits.check_pulse(amp, wid, 1)
+        return amp, wid
+
+    def _characterise(self, tile: AnalogTile, dmap: _DeviceMap, pulse) -> dict:
+        """SET characterisation on the first layer's devices of its first array (they are
+        programmed afterwards)."""
+        w = np.flatnonzero(dmap.array == 0)
+        sel = (np.tile(dmap.row[w], 2), np.concatenate([dmap.plus[w], dmap.minus[w]]))
+        limit = self.options["refresh_threshold"] * tile.g_max
+        n = self.options["characterise_pulses"]
+        return characterise_set(
+            tile.arrays[0], sel, amplitude=pulse[0], width=pulse[1], n_pulses=n, g_limit=limit
+        )
+
+    def _build(self, init: MLP, tiles, maps, pulse) -> None:
+        """Program the initial weights and assemble the analog model and layer states."""
+        ws = self.options["weight_scale"]
+        layers, self.layers = [], []
+        for k, (lin, tile, dmap) in enumerate(zip(init.weight_layers, tiles, maps, strict=True)):
+            tile.program(np.clip(lin.W, -ws, ws))
+            analog = AnalogLinear(tile, lin.b)
+            state = _Layer(tile, analog, dmap, pulse)
+            state.epsilon = self.characterisation["mean_increment_S"] / tile.g_scale
+            self.layers.append(state)
+            layers += [analog] if k == 0 else [ReLU(), analog]
+        self.model = Sequential(layers)
+
+    @property
+    def epsilons(self) -> list[float]:
+        return [s.epsilon for s in self.layers]
+
+    # -- training -----------------------------------------------------------------------
+    def train(
+        self, data: Dataset, epochs: int, on_epoch: Callable[[EpochStats], None] | None = None
+    ) -> list[EpochStats]:
+        """Train ``epochs`` epochs; ``on_epoch(stats)`` after each. Returns all epochs so far."""
+        _check(int(epochs) == epochs and epochs >= 1, "epochs", epochs, "an integer >= 1")
+        for _ in range(int(epochs)):
+            stats = self.train_epoch(data)
+            if on_epoch is not None:
+                on_epoch(stats)
+        return self.history
+
+    def train_epoch(self, data: Dataset) -> EpochStats:
+        """One pass over the training set in a fresh random order, then a test evaluation."""
+        start = time.perf_counter()
+        batch, lr = self.options["batch"], self.options["lr"]
+        threshold = self.options["refresh_threshold"] * min(s.tile.g_max for s in self.layers)
+        for s in self.layers:
+            s.touched[:] = False
+        order = self.rng.permutation(len(data.y_train))
+        losses, pulses, refreshes = [], 0, 0
+        for first in range(0, order.size, batch):
+            idx = order[first : first + batch]
+            losses.append(
+                self.loss.forward(self.model.forward(data.x_train[idx]), data.y_train[idx])
+            )
+            self.model.backward(self.loss.backward())
+            pulses += sum(s.update(lr) for s in self.layers)
+            self.steps += 1
+            if self.steps % self.options["refresh_every"] == 0:
+                it = self.options["refresh_iterations"]
+                refreshes += sum(s.refresh(threshold, it) for s in self.layers)
+        elapsed = time.perf_counter() - start
+        touched = sum(int(s.touched.sum()) for s in self.layers)
+        stats = EpochStats(
+            epoch=len(self.history) + 1,
+            train_loss=float(np.mean(losses)),
+            test_accuracy=self.model.accuracy(data.x_test, data.y_test),
+            pulses=pulses,
+            refreshes=refreshes,
+            updated_fraction=touched / sum(s.chi.size for s in self.layers),
+            epoch_s=elapsed,
+        )
+        self.history.append(stats)
+        return stats
+
+    # -- results ------------------------------------------------------------------------
+    def final_weights(self) -> dict[str, np.ndarray]:
+        """Weights read from the chip now and the digital biases: {"0.W", "0.b", "1.W", ...}."""
+        out = {}
+        for k, s in enumerate(self.layers):
+            out[f"{k}.W"] = s.tile.read_weights().astype(np.float32)
+            out[f"{k}.b"] = s.linear.b.copy()
+        return out
+
+    def describe(self) -> dict:
+        """JSON-ready run description: options, epsilons and the characterisation."""
+        return {
+            **self.options,
+            "backend": self.backend,
+            "epsilon": self.epsilons,
+            "g_scale_S": [s.tile.g_scale for s in self.layers],
+            "characterisation": self.characterisation,
+        }
+
+    def close(self) -> None:
+        """Close the arrays the trainer opened from a spec."""
+        for a in self._owned:
+            a.close()
+        self._owned = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _check(ok: bool, name: str, value, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{name} = {value!r} is not allowed; it must be {allowed}")
