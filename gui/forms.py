@@ -45,7 +45,9 @@ def format_value(spec: P.ParamSpec, value) -> Any:
 
 
 def _text(value) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    """Shortest text that reads back as exactly ``value`` (``86400``, not ``86400.0``)."""
+    text = repr(value) if isinstance(value, float) else str(value)
+    return text.removesuffix(".0")
 
 
 def label_text(spec: P.ParamSpec) -> str:
@@ -218,9 +220,11 @@ class ProcedureForm(QtWidgets.QWidget):
                 f"unknown parameter(s) {', '.join(unknown)} of {self.procedure_cls.name}; "
                 f"known: {', '.join(self._fields)}"
             )
-        for name, value in values.items():
-            self._fields[name].set(value)
-        self._validate()
+        try:
+            for name, value in values.items():
+                self._fields[name].set(value)
+        finally:
+            self._validate()
 
     def reset(self) -> None:
         """Every field back to its declared default."""

@@ -181,3 +181,25 @@ def test_set_values_and_reset(make_form):
     assert form.procedure().params == PROCEDURES["iv-sweep"].Parameters()
     with pytest.raises(XbarlabError, match="unknown parameter.*volts"):
         form.set_values({"volts": "0.1"})
+
+
+def test_an_error_naming_no_parameter_is_shown_for_the_form(qtbot, chip_info):
+    class NeedsBigChip(PROCEDURES["iv-sweep"]):
+        def check(self, info):
+            raise ConfigError(f"this procedure needs 64 rows; the chip has {info.rows}")
+
+    form = ProcedureForm(NeedsBigChip, chip_info)
+    qtbot.addWidget(form)
+    assert form.errors() == {"": "this procedure needs 64 rows; the chip has 16"}
+    assert not form.form_error.isHidden() and "64 rows" in form.form_error.text()
+    assert not form.run_button.isEnabled()
+    form.set_chip_info(None)
+    assert form.is_valid() and form.form_error.isHidden()
+
+
+def test_a_bad_choice_is_refused_and_the_form_stays_consistent(make_form):
+    form = make_form("program-array")
+    with pytest.raises(XbarlabError, match="algorithm"):
+        form.set_values({"max_iterations": "abc", "algorithm": "magic"})
+    assert form.values()["algorithm"] == "iterative"
+    assert "max_iterations" in form.errors() and not form.run_button.isEnabled()
