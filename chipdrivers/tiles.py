@@ -219,8 +219,15 @@ class AnalogTile:
         return scales.astype(np.float32)
 
     # -- programming --------------------------------------------------------------------
-    def program(self, weights, *, tolerance: float | None = None, max_iterations: int = 100):
-        """Program a weight matrix onto the arrays with closed-loop write-verify.
+    def program(
+        self,
+        weights,
+        *,
+        tolerance: float | None = None,
+        max_iterations: int = 100,
+        algorithm=write_verify,
+    ):
+        """Program a weight matrix onto the arrays with a closed-loop programming algorithm.
 
         Parameters
         ----------
@@ -230,6 +237,10 @@ class AnalogTile:
             Accepted conductance error per device in S (write_verify's default when None).
         max_iterations : int
             Write-verify iterations per pair and array.
+        algorithm : callable
+            A program-and-verify function with the signature of
+            :func:`~xbarlab.chipdrivers.programming.write_verify` (default), e.g.
+            :func:`~xbarlab.chipdrivers.programming.program_iterative` for multilevel PCM.
 
         Returns
         -------
@@ -284,7 +295,7 @@ class AnalogTile:
                     g = self._conductances(t)
                     sel = self._devices(block, seg)
                     xbar = self.arrays[block.array]
-                    res = write_verify(
+                    res = algorithm(
                         xbar, g, sel, tolerance=tolerance, max_iterations=max_iterations
                     )
                     report.parts.append(PartResult(block.array, p, res))
