@@ -92,6 +92,12 @@ class AnalogLinear:
         A programmed tile holding W (out, in).
     bias : array_like, optional
         Bias (out,), weight units of the output; zeros by default.
+
+    Attributes
+    ----------
+    gain : float
+        Digital factor applied to the tile's products before the bias, 1 by default;
+        global drift compensation sets it to undo the drift of the whole tile.
     """
 
     kind = "Linear"  # saved as a digital Linear holding the weights read from the chip
@@ -105,6 +111,7 @@ class AnalogLinear:
         if b.shape != (n_out,):
             raise ConfigError(f"bias must have shape ({n_out},), got {b.shape}")
         self.b = b.astype(np.float32)
+        self.gain = 1.0
         self.grad_W = np.zeros(tile.shape, dtype=np.float32)
         self.grad_b = np.zeros_like(self.b)
         self._x: np.ndarray | None = None
@@ -124,17 +131,21 @@ class AnalogLinear:
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._x = x
-        return self.tile.forward(x) + self.b
+        y = self.tile.forward(x)
+        return (y if self.gain == 1.0 else y * np.float32(self.gain)) + self.b
 
     def backward(self, grad_out: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         x = _cached(self._x, "AnalogLinear")
         self.grad_W = (grad_out.T @ x).astype(np.float32)
         self.grad_b = grad_out.sum(axis=0).astype(np.float32)
-        return self.tile.backward(grad_out) if input_grad else None
+        if not input_grad:
+            return None
+        g = self.tile.backward(grad_out)
+        return g if self.gain == 1.0 else g * np.float32(self.gain)
 
     def weights(self) -> np.ndarray:
-        """The weights (out, in) the devices hold now (a conductance read)."""
-        return self.tile.read_weights().astype(np.float32)
+        """The weights (out, in) the layer computes with: a conductance read times gain."""
+        return (self.tile.read_weights() * self.gain).astype(np.float32)
 
     def describe(self) -> dict:
         return {"type": self.kind, "n_in": self.shape[1], "n_out": self.shape[0]}
