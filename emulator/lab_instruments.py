@@ -109,38 +109,37 @@ class Bench:
         self._rows = np.asarray(self.wiring.row_lines, dtype=np.intp)
         self._cols = np.asarray(self.wiring.col_lines, dtype=np.intp)
         self.ground = self.wiring.bus("ground")
-        self._routes: dict[int, np.ndarray] = {}
+        self._routes: dict[int, tuple[np.ndarray, bool]] = {}
 
     def set_closed(self, closed: np.ndarray) -> None:
         """New relay state (bool, buses x matrix columns)."""
         self.closed = closed
         self._routes.clear()
 
-    def routed(self, bus: int) -> np.ndarray:
-        """Flat indices of devices whose row is on ``bus`` and column on ground."""
-        idx = self._routes.get(bus)
-        if idx is None:
+    def routed(self, bus: int) -> tuple[np.ndarray, bool]:
+        """Flat indices of the devices whose row is on ``bus`` and column on ground, and
+        whether some matrix column joins ``bus`` straight to ground (a short). Cached
+        until the relays change."""
+        route = self._routes.get(bus)
+        if route is None:
             rows = np.flatnonzero(self.closed[bus, self._rows])
             cols = np.flatnonzero(self.closed[self.ground, self._cols])
             idx = (rows[:, None] * self.chip.cols + cols[None, :]).ravel()
-            self._routes[bus] = idx
-        return idx
-
-    def shorted(self, bus: int) -> bool:
-        """True if some matrix column connects ``bus`` straight to ground."""
-        return bool(np.any(self.closed[bus] & self.closed[self.ground]))
+            route = idx, bool(np.any(self.closed[bus] & self.closed[self.ground]))
+            self._routes[bus] = route
+        return route
 
     def conductance(self, bus: int) -> float:
         """Summed read-noisy conductance in S seen from ``bus`` (inf when shorted)."""
-        if self.shorted(bus):
+        idx, short = self.routed(bus)
+        if short:
             return math.inf
-        idx = self.routed(bus)
         return float(self.chip.read(idx).sum(dtype=np.float64)) if idx.size else 0.0
 
     def pulse(self, bus: int, amplitude: float, width: float, count: int) -> None:
         """``count`` pulses of ``amplitude`` V and ``width`` s on the devices ``bus`` reaches."""
-        idx = self.routed(bus)
-        if idx.size and not self.shorted(bus):
+        idx, short = self.routed(bus)
+        if idx.size and not short:
             self.chip.pulse(idx, np.array([amplitude]), np.array([width]), count)
 
 

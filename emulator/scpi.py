@@ -206,10 +206,7 @@ class Entry:
     params: tuple
     write: Callable | None
     read: Callable | None
-
-    @property
-    def has_suffix(self) -> bool:
-        return any(n.suffix for n in self.nodes)
+    has_suffix: bool
 
 
 def _nodes(pattern: str) -> tuple[_Node, ...]:
@@ -240,7 +237,9 @@ class ScpiTree:
 
         Patterns with a ``#`` node get the suffix (default 1) as first argument.
         """
-        self.entries.append(Entry(pattern, _nodes(pattern), params, write, read))
+        nodes = _nodes(pattern)
+        suffix = any(n.suffix for n in nodes)
+        self.entries.append(Entry(pattern, nodes, params, write, read, suffix))
         self._cache.clear()
 
     def find(self, tokens: tuple[str, ...]) -> tuple[Entry, int] | None:
