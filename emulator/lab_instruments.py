@@ -166,11 +166,14 @@ class SourceMeterChannel:
             return 0.0, 0.0
         g = self.bench.conductance(self.bus) if self.bus is not None else 0.0
         if self.source_func == "VOLT":
-            i = g * self.level_v if math.isfinite(g) else math.copysign(math.inf, self.level_v)
+            i = g * self.level_v if self.level_v else 0.0  # a short at 0 V carries nothing
             self.tripped = abs(i) > self.limit_i
             i = math.copysign(self.limit_i, i) if self.tripped else i
             return i, self.level_v
-        v = self.level_i / g if g > 0 else math.copysign(math.inf, self.level_i or 1.0)
+        if g > 0 or not self.level_i:
+            v = self.level_i / g if g > 0 else 0.0
+        else:
+            v = math.copysign(math.inf, self.level_i)  # current into an open circuit
         self.tripped = abs(v) > self.limit_v
         v = math.copysign(self.limit_v, v) if self.tripped else v
         return (v * g if self.tripped else self.level_i), v

@@ -352,3 +352,17 @@ def test_disconnect_fault_closes_once_then_serves_again():
         with socket.create_connection((host, int(port)), timeout=5) as sock:
             sock.sendall(b"*OPC?\n")
             assert _lines_until(sock, b"1")[0] == b"1"
+
+
+def test_current_source_mode_reads_the_device_voltage_and_clamps_open_circuits(lab):
+    twin = chip()
+    switch(lab, 'channel.close("1A02,1C10")')
+    smu(lab, ":SOUR:FUNC CURR", ":SENS:FUNC 'VOLT'", ":SOUR:CURR 2e-8", ":SOUR:CURR:VLIM 5")
+    smu(lab, ":OUTP ON")
+    expected = 2e-8 / float(twin.read(flat([1], [1]))[0])
+    assert float(smu(lab, ":READ?")[0]) == pytest.approx(expected, rel=1e-5)
+    assert smu(lab, ":SOUR:CURR:VLIM:TRIP?") == ["0"]
+    switch(lab, 'channel.open("1C10")')
+    assert float(smu(lab, ":READ?")[0]) == 5.0
+    assert smu(lab, ":SOUR:CURR:VLIM:TRIP?;:MEAS:CURR?") == ["1;0.000000E+00"]
+    assert scpi_errors(lab, "keithley2450") == []
