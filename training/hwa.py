@@ -55,12 +55,14 @@ class WeightNoise:
     """The training-time perturbation: noisy (and optionally ternary) weights per batch.
 
     noise: std of the additive Gaussian weight noise as a fraction of max |W| of each
-    layer, >= 0 (Joshi 2020 trained with a few percent). ternary: compute with
+    layer, >= 0. The default 0.1 is the top of the range seed 000 reports training can
+    absorb; on the 64-64-10 digits MLP it kept the accuracy one day after programming
+    on the default emulated PCM within 0.01 of the 25 s figure (0.03 did not). ternary: compute with
     :func:`ternarize` d weights (straight-through: the update goes to the latent
     weights).
     """
 
-    noise: float = 0.03
+    noise: float = 0.1
     ternary: bool = False
 
     def __post_init__(self):
@@ -90,7 +92,7 @@ def train_hwa(
     model: Sequential,
     data: Dataset,
     *,
-    noise: float = 0.03,
+    noise: float = 0.1,
     ternary: bool = False,
     **options,
 ) -> list[dict]:
@@ -167,6 +169,7 @@ def deploy(
     max_iterations: int = 100,
     ternary: bool = False,
     seed: int = 0,
+    pairs_per_weight: int = 2,
     **tile_options,
 ) -> DeployedModel:
     """Program every weight layer of ``model`` onto analog tiles.
@@ -187,17 +190,18 @@ def deploy(
         Program the ternarised weights (a model trained with ``ternary=True``).
     seed : int
         Seed of the GDC calibration batch.
+    pairs_per_weight : int
+        Device pairs per weight (AnalogTile option). Two pairs, the second programmed
+        to the first one's residual error, halve the programming error and average
+        the devices' independent drift exponents: on the default emulated PCM that
+        lifted the 25 s accuracy of the digits MLP from about 0.95 to 0.97.
     tile_options
-        Constructor options of :class:`AnalogTile` (pairs_per_weight, g_range, ...).
+        Other constructor options of :class:`AnalogTile` (significance, g_range, ...).
     """
     digital = model.weight_layers
     if not digital or not all(isinstance(layer, Linear) for layer in digital):
         raise ConfigError("deploy needs a model whose weight layers are all digital Linear")
-    crossbars = (
-        _open_arrays(digital, target, tile_options.get("pairs_per_weight", 1))
-        if isinstance(target, str)
-        else None
-    )
+    crossbars = _open_arrays(digital, target, pairs_per_weight) if isinstance(target, str) else None
     per_layer = crossbars if crossbars is not None else _check_arrays(target, len(digital))
     opened = [x for arrays in crossbars for x in arrays] if crossbars is not None else []
     rng = np.random.default_rng(seed)
@@ -205,7 +209,7 @@ def deploy(
     try:
         tiles, analog = [], {}
         for layer, arrays in zip(digital, per_layer, strict=True):
-            tile = AnalogTile(arrays, **tile_options)
+            tile = AnalogTile(arrays, pairs_per_weight=pairs_per_weight, **tile_options)
             tile.program(
                 effective(layer.W),
                 tolerance=tolerance,
