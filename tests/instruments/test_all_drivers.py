@@ -7,6 +7,7 @@ import math
 
 import pytest
 from pyvisa import constants
+from pyvisa.constants import VisaBoolean
 from pyvisa.errors import VisaIOError
 
 from tests.instruments.transcript import (
@@ -98,7 +99,12 @@ def test_public_api_is_documented(driver):
 def test_connect_sets_termination_and_timeout(driver):
     with expected_protocol(driver, connect(driver), timeout_s=2.5) as instrument:
         attributes = instrument._resource.attributes
-    assert attributes == {"read_termination": "\n", "write_termination": "\n", "timeout": 2500}
+    assert attributes == {
+        "read_termination": "\n",
+        "write_termination": "\n",
+        "timeout": 2500,
+        "tcpip_nodelay": VisaBoolean.true,
+    }
 
 
 @pytest.mark.parametrize("driver", DRIVERS, ids=lambda d: d.__name__)
@@ -183,6 +189,9 @@ class Lenient:
     def read(self):
         reply, self._reply = self._reply, None
         return reply
+
+    def set_visa_attribute(self, name, state):
+        pass
 
     def close(self):
         pass

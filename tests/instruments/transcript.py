@@ -57,6 +57,10 @@ class FakeResource:
         self.write(command)
         return self.read()
 
+    def set_visa_attribute(self, name, state) -> None:
+        """Record a VISA attribute (e.g. TCP_NODELAY) with the open_resource ones."""
+        self.attributes[str(name.name)] = state
+
     def close(self) -> None:
         self.closed = True
 
