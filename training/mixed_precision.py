@@ -271,6 +271,10 @@ class MixedPrecisionTrainer:
         SET pulses of the start-up characterisation, >= 1.
     refresh_iterations : int
         program_iterative iterations per refresh, >= 1.
+    cosine : bool
+        Decay the learning rate to 0 along a half cosine over each :meth:`train` call
+        (fewer, finer updates at the end: the last epochs stop random-walking on the
+        stochastic SET increments); False: constant rate.
 
     Attributes
     ----------
@@ -288,7 +292,7 @@ class MixedPrecisionTrainer:
         backend: str | Sequence[Crossbar],
         *,
         seed: int = 0,
-        lr: float = 0.1,
+        lr: float = 0.3,
         batch: int = 10,
         weight_scale: float = 1.0,
         g_range: float = 0.8,
@@ -298,6 +302,7 @@ class MixedPrecisionTrainer:
         refresh_every: int = 20,
         characterise_pulses: int = 20,
         refresh_iterations: int = 30,
+        cosine: bool = True,
     ):
         sizes = [int(s) for s in sizes]
         _check(lr > 0 and np.isfinite(lr), "lr", lr, "> 0")
@@ -313,7 +318,7 @@ class MixedPrecisionTrainer:
             "weight_scale": float(weight_scale), "g_range": float(g_range),
             "refresh_threshold": float(refresh_threshold), "refresh_every": int(refresh_every),
             "characterise_pulses": int(characterise_pulses),
-            "refresh_iterations": int(refresh_iterations),
+            "refresh_iterations": int(refresh_iterations), "cosine": bool(cosine),
         }  # fmt: skip
         self.backend = backend if isinstance(backend, str) else "arrays"
         shapes = [lin.shape for lin in init.weight_layers]
@@ -409,22 +414,31 @@ class MixedPrecisionTrainer:
     ) -> list[EpochStats]:
         """Train ``epochs`` epochs; ``on_epoch(stats)`` after each. Returns all epochs so far."""
         _check(int(epochs) == epochs and epochs >= 1, "epochs", epochs, "an integer >= 1")
-        for _ in range(int(epochs)):
-            stats = self.train_epoch(data)
+        total = int(epochs) * -(-len(data.y_train) // self.options["batch"])
+        for e in range(int(epochs)):
+            stats = self.train_epoch(data, schedule=(e, total) if self.options["cosine"] else None)
             if on_epoch is not None:
                 on_epoch(stats)
         return self.history
 
-    def train_epoch(self, data: Dataset) -> EpochStats:
-        """One pass over the training set in a fresh random order, then a test evaluation."""
+    def train_epoch(self, data: Dataset, schedule: tuple[int, int] | None = None) -> EpochStats:
+        """One pass over the training set in a fresh random order, then a test evaluation.
+
+        schedule: (epoch index, total steps) of a cosine decay of the learning rate to 0
+        over the total steps; None: constant rate.
+        """
         start = time.perf_counter()
-        batch, lr = self.options["batch"], self.options["lr"]
+        batch = self.options["batch"]
         threshold = self.options["refresh_threshold"] * min(s.tile.g_max for s in self.layers)
         for s in self.layers:
             s.touched[:] = False
         order = self.rng.permutation(len(data.y_train))
         losses, pulses, refreshes = [], 0, 0
-        for first in range(0, order.size, batch):
+        for k, first in enumerate(range(0, order.size, batch)):
+            lr = self.options["lr"]
+            if schedule is not None:
+                step = schedule[0] * -(-order.size // batch) + k
+                lr *= 0.5 * (1 + np.cos(np.pi * step / schedule[1]))
             idx = order[first : first + batch]
             losses.append(
                 self.loss.forward(self.model.forward(data.x_train[idx]), data.y_train[idx])

@@ -512,5 +512,59 @@ def _summary(r: dict) -> str:
     return "\n".join(lines)
 
 
+@main.command("train")
+@click.option(
+    "--mode",
+    type=click.Choice(["fp", "mixed-precision", "hwa"]),
+    required=True,
+    help="fp: software only; mixed-precision: chip in the loop, SET-pulse updates; "
+    "hwa: noise-injection training, then programmed and evaluated over time.",
+)
+@click.option(
+    "--backend",
+    "spec",
+    default="emulator:pcm?differential=1&seed=1",
+    show_default=True,
+    help="Backend spec of the analog layers (not opened for fp).",
+)
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs (mode default).")
+@click.option("--hidden", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@_store_option
+@_json_option
+@_friendly_errors
+def train_cmd(mode, spec, epochs, hidden, seed, store_path, as_json):
+    """Train a 64-HIDDEN-10 MLP on the digits set and record the run in the store."""
+    from tqdm import tqdm
+
+    from xbarlab.training.runs import DEFAULT_EPOCHS, run_training
+
+    total = epochs or DEFAULT_EPOCHS[mode]
+    bar = tqdm(total=total, desc=f"train {mode}", unit="epoch", file=sys.stderr, disable=as_json)
+
+    def on_epoch(stats: dict) -> None:
+        bar.set_postfix(loss=f"{stats['train_loss']:.3f}", acc=f"{stats['test_accuracy']:.3f}")
+        bar.update(1)
+
+    with _open_store(store_path, must_exist=False) as store:
+        try:
+            result = run_training(
+                mode, spec, epochs=epochs, hidden=hidden, seed=seed, store=store, on_epoch=on_epoch
+            )
+        finally:
+            bar.close()
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"train {mode} run {result['run_id']}: test accuracy {result['test_accuracy']:.4f}")
+    if "pulses" in result:
+        click.echo(f"  {result['pulses']:,} SET pulses, {result['refreshes']:,} refreshed pairs")
+    for t, acc in result.get("accuracy_vs_time", {}).items():
+        click.echo(
+            f"  {fmt_seconds(float(t))} after programming: GDC {acc['gdc']:.4f}, "
+            f"raw {acc['raw']:.4f}"
+        )
+
+
 if __name__ == "__main__":
     main()

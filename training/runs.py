@@ -1,0 +1,179 @@
+"""One training run by mode (fp, mixed-precision, hwa) on the digits set, stored as a run.
+
+The single entry point the ``xbarlab train`` command, the training benchmark and the
+GUI launcher share: :func:`run_training` builds the 64-H-10 MLP, trains it in the
+chosen mode, reports each epoch to a callback as it ends, and, given a run store,
+records every epoch (durable as soon as it ends) and the final weights as arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from xbarlab.errors import ConfigError
+from xbarlab.store import RunStore
+from xbarlab.training.data import load_digits
+from xbarlab.training.fp import train_fp
+from xbarlab.training.hwa import DEFAULT_TIMES, deploy, evaluate_over_time, train_hwa
+from xbarlab.training.layers import MLP
+from xbarlab.training.mixed_precision import MixedPrecisionTrainer
+
+MODES = ("fp", "mixed-precision", "hwa")
+#: epochs per mode when none are given: software training converges in about 40 epochs
+#: with its cosine schedule; mixed precision reaches its plateau in about 20
+DEFAULT_EPOCHS = {"fp": 40, "mixed-precision": 20, "hwa": 40}
+#: the PCM a user would train on: differential column pairs, as on HERMES (seed 004)
+DEFAULT_BACKEND = "emulator:pcm?differential=1&seed=1"
+#: the digits set: 8 x 8 pixels in, 10 classes out
+N_INPUTS, N_CLASSES = 64, 10
+
+
+def run_training(
+    mode: str,
+    backend: str = DEFAULT_BACKEND,
+    *,
+    epochs: int | None = None,
+    hidden: int = 64,
+    seed: int = 0,
+    store: RunStore | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> dict:
+    """Train a 64-``hidden``-10 MLP on the digits split ``seed`` in ``mode``.
+
+    Parameters
+    ----------
+    mode : {"fp", "mixed-precision", "hwa"}
+        fp: software only (the backend is not opened). mixed-precision: forward and
+        backward products on the chip, updates as SET pulses. hwa: software training
+        with weight noise, then programmed onto the chip and evaluated over time.
+    backend : str
+        Chip spec of the analog layers.
+    epochs : int, optional
+        Training epochs, >= 1 (default :data:`DEFAULT_EPOCHS` of the mode).
+    hidden : int
+        Hidden layer width, >= 1.
+    seed : int
+        Seeds the data split, the initial weights and the sample order.
+    store : RunStore, optional
+        Where the run is recorded (procedure ``train-<mode>``).
+    on_epoch : callable, optional
+        Called with each epoch's statistics (dict) as it ends.
+
+    Returns
+    -------
+    dict
+        JSON-ready: mode, backend, seed, epochs, test_accuracy, history (per-epoch
+        dicts), run_id (or None); mixed-precision adds pulses, refreshes and the
+        characterisation; hwa adds software_accuracy and accuracy_vs_time (keyed by
+        seconds after programming, as strings, each with gdc and raw).
+    """
+    if mode not in MODES:
+        raise ConfigError(f"mode = {mode!r} is not one of {', '.join(MODES)}")
+    epochs = DEFAULT_EPOCHS[mode] if epochs is None else epochs
+    if int(epochs) != epochs or epochs < 1:
+        raise ConfigError(f"epochs = {epochs!r} must be an integer >= 1")
+    if int(hidden) != hidden or hidden < 1:
+        raise ConfigError(f"hidden = {hidden!r} must be an integer >= 1")
+    sizes = (N_INPUTS, int(hidden), N_CLASSES)
+    params = {"mode": mode, "epochs": int(epochs), "sizes": list(sizes), "seed": int(seed)}
+    run = _Recorder(store, mode, params, backend, seed, on_epoch)
+    try:
+        result = _TRAINERS[mode](sizes, backend, int(epochs), int(seed), run)
+    except BaseException as exc:
+        run.fail(exc)
+        raise
+    result = {"mode": mode, "backend": backend, "seed": int(seed), "epochs": int(epochs), **result}
+    result["history"] = run.history
+    result["run_id"] = run.finish(result)
+    return result
+
+
+def _fp(sizes, backend, epochs, seed, run) -> dict:
+    model = MLP(sizes, np.random.default_rng(seed))
+    train_fp(model, load_digits(seed), epochs=epochs, seed=seed, on_epoch=run.epoch)
+    run.arrays = _weights(model)
+    return {"test_accuracy": run.history[-1]["test_accuracy"]}
+
+
+def _mixed_precision(sizes, backend, epochs, seed, run) -> dict:
+    with MixedPrecisionTrainer(sizes, backend, seed=seed) as trainer:
+        run.describe(trainer.describe())
+        history = trainer.train(load_digits(seed), epochs, lambda s: run.epoch(s.to_dict()))
+        run.arrays = trainer.final_weights()
+        run.arrays["pulses_per_epoch"] = np.array([s.pulses for s in history], dtype=np.int64)
+        return {
+            "test_accuracy": history[-1].test_accuracy,
+            "pulses": int(sum(s.pulses for s in history)),
+            "refreshes": int(sum(s.refreshes for s in history)),
+            "epoch_s": float(np.mean([s.epoch_s for s in history])),
+            "characterisation": trainer.characterisation,
+            "epsilon": trainer.epsilons,
+        }
+
+
+def _hwa(sizes, backend, epochs, seed, run) -> dict:
+    data = load_digits(seed)
+    model = MLP(sizes, np.random.default_rng(seed))
+    train_hwa(model, data, epochs=epochs, seed=seed, on_epoch=run.epoch)
+    run.arrays = _weights(model)
+    with deploy(model, backend, seed=seed) as deployed:
+        over_time = evaluate_over_time(deployed, data, DEFAULT_TIMES)
+    vs_time = {f"{t:g}": {"gdc": v["gdc"], "raw": v["raw"]} for t, v in over_time.items()}
+    return {
+        "test_accuracy": vs_time[f"{DEFAULT_TIMES[0]:g}"]["gdc"],
+        "software_accuracy": run.history[-1]["test_accuracy"],
+        "accuracy_vs_time": vs_time,
+    }
+
+
+_TRAINERS = {"fp": _fp, "mixed-precision": _mixed_precision, "hwa": _hwa}
+
+
+def _weights(model: MLP) -> dict[str, np.ndarray]:
+    out = {}
+    for k, layer in enumerate(model.weight_layers):
+        out[f"{k}.W"], out[f"{k}.b"] = layer.weights(), layer.b
+    return out
+
+
+class _Recorder:
+    """Collects epochs, forwards them to the callback and records them in the store."""
+
+    def __init__(self, store, mode, params, backend, seed, on_epoch):
+        self.store, self.on_epoch = store, on_epoch
+        self.history: list[dict] = []
+        self.arrays: dict[str, np.ndarray] = {}
+        self.run_id = None
+        if store is not None:
+            self.run_id = store.create_run(f"train-{mode}", params, backend=backend, seed=seed)
+
+    def describe(self, description: dict) -> None:
+        if self.store is not None:
+            self.store.add_record(self.run_id, "setup", description)
+
+    def epoch(self, stats: dict) -> None:
+        stats = {k: (float(v) if isinstance(v, np.floating) else v) for k, v in stats.items()}
+        self.history.append(stats)
+        if self.store is not None:
+            self.store.add_record(self.run_id, f"epoch-{len(self.history):04d}", stats)
+        if self.on_epoch is not None:
+            self.on_epoch(stats)
+
+    def finish(self, result: dict) -> str | None:
+        if self.store is None:
+            return None
+        curves = {
+            f"curve.{key}": np.array([h[key] for h in self.history], dtype=np.float64)
+            for key in ("train_loss", "test_accuracy")
+        }
+        summary = {k: v for k, v in result.items() if k not in ("history", "characterisation")}
+        self.store.add_record(self.run_id, "final", {**self.arrays, **curves, "summary": summary})
+        self.store.set_status(self.run_id, "completed", summary=summary)
+        return self.run_id
+
+    def fail(self, exc: BaseException) -> None:
+        if self.store is not None:
+            status = "aborted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            self.store.set_status(self.run_id, status, error=str(exc) or type(exc).__name__)
