@@ -181,7 +181,7 @@ class Instrument:
     resource : str
         VISA resource string, e.g. ``"TCPIP::10.0.0.5::5025::SOCKET"``.
     timeout_s : float
-        Longest wait for a reply, in s (> 0).
+        Longest wait for a reply, in s (1e-3 .. 3600).
     rm : pyvisa.ResourceManager, optional
         Default ``pyvisa.ResourceManager("@py")`` (pyvisa-py, no vendor VISA needed).
 
@@ -212,6 +212,8 @@ class Instrument:
     # -- the traffic layer (tests replace the resource, not these) --------------------
     def write(self, command: str) -> None:
         """Send one command line (termination added by the resource)."""
+        if self._resource is None:
+            raise InstrumentError(f"cannot send {command!r}: closed", instrument=self.name)
         try:
             self._resource.write(command)
         except _VISA_ERRORS as exc:

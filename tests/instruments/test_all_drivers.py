@@ -124,7 +124,9 @@ def test_close_leaves_the_safe_state_on_every_exit_path(driver):
         finally:
             instrument.close()
             instrument.close()
-    assert instrument.closed and instrument._resource is None
+    assert instrument.closed
+    with pytest.raises(InstrumentError, match="closed"):
+        instrument.write("*RST")
 
 
 @pytest.mark.parametrize("driver", DRIVERS, ids=lambda d: d.__name__)
