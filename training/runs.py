@@ -67,7 +67,7 @@ def run_training(
         JSON-ready: mode, backend, seed, epochs, test_accuracy, history (per-epoch
         dicts), run_id (or None); mixed-precision adds pulses, refreshes and the
         characterisation; hwa adds software_accuracy and accuracy_vs_time (keyed by
-        seconds after programming, as strings, each with gdc and raw).
+        seconds after programming, see :func:`time_key`, each with gdc and raw).
     """
     if mode not in MODES:
         raise ConfigError(f"mode = {mode!r} is not one of {', '.join(MODES)}")
@@ -120,12 +120,17 @@ def _hwa(sizes, backend, epochs, seed, run) -> dict:
     run.arrays = _weights(model)
     with deploy(model, backend, seed=seed) as deployed:
         over_time = evaluate_over_time(deployed, data, DEFAULT_TIMES)
-    vs_time = {f"{t:g}": {"gdc": v["gdc"], "raw": v["raw"]} for t, v in over_time.items()}
+    vs_time = {time_key(t): {"gdc": v["gdc"], "raw": v["raw"]} for t, v in over_time.items()}
     return {
-        "test_accuracy": vs_time[f"{DEFAULT_TIMES[0]:g}"]["gdc"],
+        "test_accuracy": vs_time[time_key(DEFAULT_TIMES[0])]["gdc"],
         "software_accuracy": run.history[-1]["test_accuracy"],
         "accuracy_vs_time": vs_time,
     }
+
+
+def time_key(t: float) -> str:
+    """The JSON key of a time after programming: whole seconds as "86400", else repr."""
+    return str(int(t)) if float(t).is_integer() else repr(float(t))
 
 
 _TRAINERS = {"fp": _fp, "mixed-precision": _mixed_precision, "hwa": _hwa}
