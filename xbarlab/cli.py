@@ -366,6 +366,27 @@ def runs_export(run_id: str, fmt: str, path: str, store_path: str):
     click.echo(str(out))
 
 
+@main.command("gui")
+@click.option("--backend", "spec", default=None, help="Backend spec to connect to at start.")
+@_store_option
+@click.option("--run", "run_name", default=None, help="Procedure to start at once.")
+@click.option(
+    "-p", "params", multiple=True, metavar="KEY=VALUE", help="Parameter of --run (repeatable)."
+)
+@click.option(
+    "--screenshot",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Save the window as PNG once --run ended, then exit (works offscreen).",
+)
+@_friendly_errors
+def gui_cmd(spec, store_path, run_name, params, screenshot):
+    """Open the live-monitoring window (PyQt5) over the run store."""
+    from xbarlab.gui.app import launch
+
+    sys.exit(launch(spec, store_path, run_name, _key_values(params), screenshot))
+
+
 def _open_store(path: str, must_exist: bool = True):
     """The run store at ``path``; a missing file is an error for commands that only read."""
     import os
