@@ -59,7 +59,10 @@ def record_map(data) -> np.ndarray | None:
 
 def map_origin(procedure) -> tuple[int, int]:
     """Where a procedure's maps sit on the chip: its region's corner, else (0, 0)."""
-    region = getattr(procedure.params, "region", None)
+    return _region_origin(getattr(procedure.params, "region", None))
+
+
+def _region_origin(region: str | None) -> tuple[int, int]:
     if region is None:
         return (0, 0)
     r = Region.parse(region)
@@ -277,12 +280,19 @@ class MainWindow(QMainWindow):
         self.history.clear()
         if self.shown_run is None:
             return
+        region = self.store.run(self.shown_run).parameters.get("region")
+        r0, c0 = _region_origin(region)
         xs, ys = [], []
         for k, rec in enumerate(self.store.records(self.shown_run)):
             g = record_map(rec.data)
-            if g is not None and g.shape == self.heatmap.data.shape:
+            if g is None:
+                continue
+            inside = (
+                (rows >= r0) & (rows < r0 + g.shape[0]) & (cols >= c0) & (cols < c0 + g.shape[1])
+            )
+            if inside.any():
                 xs.append(float(rec.data.get("t_s", k)))
-                ys.append(g[rows, cols])
+                ys.append(g[rows[inside] - r0, cols[inside] - c0])
         if not ys:
             return
         x, y = np.array(xs), np.stack(ys)

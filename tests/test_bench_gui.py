@@ -1,0 +1,22 @@
+"""bench_gui prints the keys the issue names, with the right types (no timing asserted)."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_gui.py"
+
+
+def test_small_run_prints_one_json_object_with_the_documented_keys(qapp, capsys):
+    spec = importlib.util.spec_from_file_location("bench_gui", BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    result = bench.main(["--sizes", "16,24", "--repeats", "3"])
+    assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(result))
+    for key in ("fps_16", "fps_24", "record_fps_24", "max_ui_stall_ms"):
+        assert isinstance(result[key], float) and result[key] > 0, key
+    for size in (16, 24):
+        runs = result[f"runs_{size}"]
+        assert runs["conductance_map"]["status"] == "completed"
+        assert runs["program_array"]["status"] == "completed"
+        assert runs["program_array"]["frames"] >= 1  # the fed maps were drawn
