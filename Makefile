@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.xbarlab-installed
 
 export QT_QPA_PLATFORM := offscreen
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench screenshots clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "xbarlab needs Python >= 3.10; set PYTHON=/path/to/python3.10+")'
@@ -28,6 +28,18 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_emulator.py
+
+# The README's GUI screenshots, drawn offscreen from real runs on an emulated chip.
+SHOT_SPEC  := emulator:pcm?rows=128&cols=128&seed=1
+SHOT_STORE := build/screenshots.sqlite
+SHOT       := $(BIN)/xbarlab gui --backend '$(SHOT_SPEC)' --store $(SHOT_STORE)
+
+screenshots: $(STAMP)
+	@mkdir -p docs/images build
+	rm -f $(SHOT_STORE)*
+	$(SHOT) --run program-array --screenshot docs/images/programming.png
+	$(SHOT) --run drift -p n_reads=20 --screenshot docs/images/drift.png
+	$(SHOT) --run iv-sweep -p region=0:32,0:32 --screenshot docs/images/iv-sweep.png
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PyQt5.QtCore import QEventLoop, Qt
+from PyQt5.QtGui import QImage
 from PyQt5.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -105,15 +106,18 @@ class MainWindow(QMainWindow):
         split.addWidget(self.heatmap)
         split.addWidget(self.plot_area)
         split.setSizes([430, 570])
-        self.setCentralWidget(split)
-        self._dock("Chip", self.connection, Qt.TopDockWidgetArea)
-        self._dock("Procedures", self._launcher(), Qt.LeftDockWidgetArea)
         self.runs = RunBrowser(self.store)
         bottom = QTabWidget()
         bottom.addTab(self.log, "log")
         bottom.addTab(self.runs, "runs")
-        logs = self._dock("Log and runs", bottom, Qt.BottomDockWidgetArea)
-        self.resizeDocks([logs], [150], Qt.Vertical)
+        central = QSplitter(Qt.Vertical)  # a splitter, not a dock: the plots get the height
+        central.addWidget(split)
+        central.addWidget(bottom)
+        central.setStretchFactor(0, 4)
+        central.setStretchFactor(1, 1)
+        self.setCentralWidget(central)
+        self._dock("Chip", self.connection, Qt.TopDockWidgetArea)
+        self._dock("Procedures", self._launcher(), Qt.LeftDockWidgetArea)
 
     def _dock(self, title: str, widget: QWidget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -356,6 +360,8 @@ def _screenshot(app, win: MainWindow, path: str) -> int:
     app.processEvents()
     win.heatmap.flush()
     app.processEvents()
-    ok = win.grab().save(path)
+    # 256 colours keep the PNG small; a UI has few colours, so text stays sharp
+    image = win.grab().toImage().convertToFormat(QImage.Format_Indexed8, Qt.ThresholdDither)
+    ok = image.save(path)
     win.close()
     return 0 if ok and not failures else 1

@@ -19,6 +19,14 @@ SCALES = ("linear", "log")
 _UNIT = 1e6  # S -> uS for display
 
 
+def _lut(cmap) -> np.ndarray:
+    """256 RGBA colours: index 0 (no data) light grey, 1..255 the colour map."""
+    lut = np.empty((256, 4), dtype=np.uint8)
+    lut[0] = (220, 220, 220, 255)
+    lut[1:] = cmap.getLookupTable(nPts=255, alpha=True)
+    return lut
+
+
 class _SelectableImage(pg.ImageItem):
     """An ImageItem that reports left clicks and left drags in image coordinates."""
 
@@ -81,7 +89,8 @@ class Heatmap(QWidget):
         self.bar = pg.ColorBarItem(
             values=(0, 100), colorMap=pg.colormap.get("viridis"), interactive=False, width=16
         )
-        self.bar.setImageItem(self.image, insert_in=self.plot)
+        self.view.addItem(self.bar)  # beside the plot; the image gets its own 8-bit LUT
+        self._lut = _lut(self.bar.colorMap())
         self.bar.axis.setLabel("G (uS)")
         self._box = QGraphicsRectItem()
         self._box.setPen(QPen(Qt.red, 0))
@@ -163,12 +172,25 @@ class Heatmap(QWidget):
         if not self._dirty or self._map is None:
             return
         self._dirty = False
+        self.image.setImage(self._indices(), autoLevels=False, levels=(0, 255), lut=self._lut)
+        self.frames += 1
+
+    def _indices(self) -> np.ndarray:
+        """The map as uint8 colour indices: 1..255 over the colour range, 0 for NaN.
+
+        Scaling here in one numpy pass and handing Qt an 8-bit indexed image costs a few
+        ms for a million devices; pyqtgraph's float path costs ten times more on the UI
+        thread.
+        """
+        lo, hi = self.bar.levels()
         shown = self._map * np.float32(_UNIT)
         if self.scale == "log":
             with np.errstate(divide="ignore", invalid="ignore"):
                 shown = np.log10(shown)
-        self.image.setImage(shown, autoLevels=False, levels=self.bar.levels())
-        self.frames += 1
+        scaled = (shown - np.float32(lo)) * np.float32(254 / (hi - lo)) + np.float32(1)
+        np.clip(scaled, 1, 255, out=scaled)  # NaN stays NaN
+        scaled[np.isnan(scaled)] = 0
+        return scaled.astype(np.uint8)
 
     # -- mouse -----------------------------------------------------------------------
 

@@ -43,7 +43,9 @@ def test_program_array_from_the_form_updates_heatmap_and_store(win, qtbot, store
     g_after = store.record(run.run_id, "program")["g_after"]
     np.testing.assert_array_equal(win.heatmap.data, g_after)  # the record's map, as is
     win.heatmap.flush()
-    np.testing.assert_allclose(win.heatmap.image.image, g_after * 1e6, rtol=1e-6)
+    lo, hi = win.xbar.info.g_min * 1e6, win.xbar.info.g_max * 1e6
+    index = np.clip((g_after * 1e6 - lo) * 254 / (hi - lo) + 1, 1, 255).astype(np.uint8)
+    assert np.mean(win.heatmap.image.image == index) > 0.99  # float32 rounding at edges
     assert win.live_plot is win.plots["program-array"]
     assert any(run.run_id in line and "completed" in line for line in win.log.lines())
 

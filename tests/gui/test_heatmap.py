@@ -26,7 +26,13 @@ def test_set_data_only_stores_and_one_repaint_shows_the_newest_map(heatmap):
     heatmap.flush()
     heatmap.flush()  # nothing new: no second repaint
     assert heatmap.frames == frames + 1
-    np.testing.assert_allclose(heatmap.image.image, maps[-1] * 1e6, rtol=1e-6)
+    # colour index 1..255 over the window 1..25 uS: 5 uS -> 1 + 4 * 254 / 24 = 43.3
+    np.testing.assert_array_equal(heatmap.image.image, 43)
+
+
+def test_devices_without_data_get_index_0(heatmap):
+    np.testing.assert_array_equal(heatmap.image.image, 0)  # set_shape: all NaN
+    assert tuple(heatmap.image.lut[0][:3]) == (220, 220, 220)
 
 
 def test_block_lands_at_its_origin_and_callers_array_is_untouched(heatmap):
@@ -35,8 +41,9 @@ def test_block_lands_at_its_origin_and_callers_array_is_untouched(heatmap):
     heatmap.set_data(np.full((2, 3), 9e-6, dtype=np.float32), origin=(1, 2))
     heatmap.flush()
     shown = heatmap.image.image
-    np.testing.assert_allclose(shown[1:3, 2:5], 9.0, rtol=1e-6)
-    assert np.count_nonzero(np.isclose(shown, 9.0)) == 6
+    np.testing.assert_array_equal(shown[1:3, 2:5], 85)  # 9 uS: 1 + 8 * 254 / 24 = 85.7
+    assert np.count_nonzero(shown == 85) == 6
+    assert np.count_nonzero(shown == 11) == 24 - 6  # 2 uS: 1 + 254 / 24 = 11.6
     np.testing.assert_array_equal(full, np.float32(2e-6))
 
 
@@ -44,7 +51,8 @@ def test_log_scale_shows_log10_uS_with_the_window_as_colour_range(heatmap):
     heatmap.set_data(np.full((4, 6), 10e-6, dtype=np.float32))
     heatmap.set_scale("log")
     heatmap.flush()
-    np.testing.assert_allclose(heatmap.image.image, 1.0, rtol=1e-6)
+    # log10(10 uS) = 1 over log10(1 .. 25 uS): 1 + 254 / log10(25) = 182.7
+    np.testing.assert_array_equal(heatmap.image.image, 182)
     np.testing.assert_allclose(heatmap.bar.levels(), np.log10([1.0, 25.0]))
     assert "log10" in heatmap.bar.axis.labelText
     heatmap.set_scale("linear")
