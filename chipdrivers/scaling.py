@@ -11,27 +11,32 @@ max (which vectorises) also finds NaN and infinity.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from xbarlab.errors import ConfigError
 
 _ABS = np.int32(0x7FFFFFFF)
 _INF_BITS = np.int32(0x7F800000)
 _F32_MAX = float(np.finfo(np.float32).max)
+#: batches from this many values on are scaled on all numba threads (waking them costs
+#: tens of microseconds, more than a smaller pass)
+_PARALLEL_MIN = 1 << 18
 
 
-@njit(cache=True, error_model="numpy")
-def _normalise_rows(x, bits, v_full, out, norm):
-    """norm[b] = max |x[b]|; out[b, :n] = x[b] * v_full / norm[b] (0 where norm is 0).
+@njit(cache=True, inline="always", error_model="numpy")
+def _normalise_span(lo, hi, x, bits, v_full, out, norm):
+    """norm[b] = max |x[b]|; out[b, :n] = x[b] * v_full / norm[b] (0 where norm is 0), for
+    rows lo..hi.
 
     bits: x viewed as int32. Returns False when x holds NaN or infinity (then out and
     norm are undefined).
     """
-    batch, n = x.shape
+    n = x.shape[1]
     scratch = np.empty(1, dtype=np.int32)
     as_float = scratch.view(np.float32)
-    for b in range(batch):
+    for b in range(lo, hi):
         top = np.int32(0)
         for j in range(n):  # int32 throughout: a 64-bit max does not vectorise on AVX2
             v = np.int32(bits[b, j] & _ABS)
@@ -53,6 +58,22 @@ def _normalise_rows(x, bits, v_full, out, norm):
 
 
 @njit(cache=True, error_model="numpy")
+def _normalise_rows(x, bits, v_full, out, norm):
+    return _normalise_span(0, x.shape[0], x, bits, v_full, out, norm)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _normalise_rows_parallel(x, bits, v_full, out, norm, parts):
+    batch = x.shape[0]
+    parts = max(min(batch, parts), 1)
+    ok = np.ones(parts, dtype=np.bool_)
+    for c in prange(parts):
+        lo, hi = c * batch // parts, (c + 1) * batch // parts
+        ok[c] = _normalise_span(lo, hi, x, bits, v_full, out, norm)
+    return ok.all()
+
+
+@njit(cache=True, error_model="numpy")
 def scale_rows(y, factors):
     """y[b, :] *= factors[b], in place: scaling outputs back per input vector in one
     vectorised pass (numpy's broadcast multiply is 2-3 times slower here)."""
@@ -68,6 +89,11 @@ def normalise(x: np.ndarray, v_full: float, width: int, what: str):
     x = np.ascontiguousarray(x, dtype=np.float32)
     out = (np.empty if x.shape[1] == width else np.zeros)((x.shape[0], width), np.float32)
     norm = np.empty(x.shape[0], dtype=np.float32)
-    if not _normalise_rows(x, x.view(np.int32), np.float32(v_full), out, norm):
+    args = (x, x.view(np.int32), np.float32(v_full), out, norm)
+    if x.size >= _PARALLEL_MIN:
+        ok = _normalise_rows_parallel(*args, numba.config.NUMBA_NUM_THREADS)
+    else:
+        ok = _normalise_rows(*args)
+    if not ok:
         raise ConfigError(f"{what} input holds NaN or infinity")
     return out, norm

@@ -42,8 +42,9 @@ def _floor(t):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _dac_rows(lo, hi, x, v_range, levels, stochastic, noise, key, out):
+def _dac_rows(lo, hi, x, v_range, levels, stochastic, noise, key, out, out_sq):
     n = x.shape[1]
+    squares = out_sq.size > 0
     inv = np.float32(1.0 / v_range)
     vr = np.float32(v_range)
     lv = np.float32(levels)
@@ -67,28 +68,31 @@ def _dac_rows(lo, hi, x, v_range, levels, stochastic, noise, key, out):
             if noise > 0.0:
                 v += nv * out[b, j]
             out[b, j] = v
+            if squares:
+                out_sq[b, j] = v * v
 
 
 @njit(cache=True, error_model="numpy")
-def dac_kernel(x, v_range, levels, stochastic, noise, key, out):
+def dac_kernel(x, v_range, levels, stochastic, noise, key, out, out_sq):
     """Quantised input voltages in V.
 
     x: (batch, n) float32 input voltages in V; v_range: DAC full scale in V; levels:
     levels per polarity (0 = ideal: no clipping, no quantisation); stochastic: round up
     with probability equal to the fraction; noise: additive input noise std relative to
-    v_range. out: (batch, n) float32.
+    v_range. out: (batch, n) float32; out_sq: (batch, n) float32 receiving out**2 (V^2,
+    what the device-noise variance product needs) or an empty (0, 0) array for none.
     """
-    _dac_rows(0, x.shape[0], x, v_range, levels, stochastic, noise, key, out)
+    _dac_rows(0, x.shape[0], x, v_range, levels, stochastic, noise, key, out, out_sq)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def dac_kernel_parallel(x, v_range, levels, stochastic, noise, key, out, parts):
+def dac_kernel_parallel(x, v_range, levels, stochastic, noise, key, out, out_sq, parts):
     """:func:`dac_kernel` with the batch split into ``parts`` (one per numba thread)."""
     batch = x.shape[0]
     parts = max(min(batch, parts), 1)
     for c in prange(parts):
         lo, hi = c * batch // parts, (c + 1) * batch // parts
-        _dac_rows(lo, hi, x, v_range, levels, stochastic, noise, key, out)
+        _dac_rows(lo, hi, x, v_range, levels, stochastic, noise, key, out, out_sq)
 
 
 @njit(cache=True, inline="always", error_model="numpy")

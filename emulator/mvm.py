@@ -68,13 +68,13 @@ def analog_mvm(
     transposed drives its columns.
     """
     g = mats.g.T if transpose else mats.g
-    xq = _dac(x, p, key)
+    xq, xq2 = _dac(x, p, key, squares=mats.var is not None)
     y = xq @ g
     if readout.ideal and mats.var is None:
         return y, np.zeros(y.shape, dtype=bool)
     var = _NO_VAR
     if mats.var is not None:
-        var = (xq * xq) @ (mats.var.T if transpose else mats.var)
+        var = xq2 @ (mats.var.T if transpose else mats.var)
     out = np.empty_like(y)
     saturated = np.empty(y.shape, dtype=bool)
     m = readout.mismatch
@@ -85,14 +85,18 @@ def analog_mvm(
     return out, saturated
 
 
-def _dac(x: np.ndarray, p: PeripheralParams, key: np.uint64) -> np.ndarray:
+def _dac(x: np.ndarray, p: PeripheralParams, key: np.uint64, squares: bool):
+    """DAC output voltages (V) and, when ``squares``, their squares (V^2) from the same
+    pass (else None)."""
     if p.dac_levels == 0 and p.input_noise == 0:
-        return x
+        return x, (x * x if squares else None)
     out = np.empty_like(x)
+    out_sq = np.empty_like(x) if squares else _NO_VAR
     dac_key = key ^ np.uint64(0x5851F42D4C957F2D)
     converter = (p.dac_range, p.dac_levels, p.dac_stochastic, p.input_noise, dac_key)
-    _run(K.dac_kernel, K.dac_kernel_parallel, x.size, p.input_noise > 0, x, *converter, out)
-    return out
+    noisy = p.input_noise > 0
+    _run(K.dac_kernel, K.dac_kernel_parallel, x.size, noisy, x, *converter, out, out_sq)
+    return out, (out_sq if squares else None)
 
 
 def _run(serial, parallel, size: int, noisy: bool, *args) -> None:

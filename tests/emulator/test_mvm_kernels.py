@@ -32,9 +32,13 @@ def ref_dac(x, v_range, levels, noise):
 @pytest.mark.parametrize("levels, noise", [(63, 0.0), (3, 0.0), (127, 0.02), (0, 0.05)])
 def test_dac_kernel_matches_reference(levels, noise):
     x = np.random.default_rng(1).uniform(-0.3, 0.3, (7, 33)).astype(np.float32)
-    out = np.empty_like(x)
-    dac_kernel(x, 0.2, levels, False, noise, KEY, out)
+    out, sq = np.empty_like(x), np.empty_like(x)
+    dac_kernel(x, 0.2, levels, False, noise, KEY, out, sq)
     assert_allclose(out, ref_dac(x, 0.2, levels, noise), rtol=1e-5, atol=1e-7)
+    assert_array_equal(sq, out * out)  # the squares for the device-noise variance
+    again = np.empty_like(x)
+    dac_kernel(x, 0.2, levels, False, noise, KEY, again, NO_VAR)  # squares not asked for
+    assert_array_equal(again, out)
     if levels and not noise:
         assert np.unique(out).size <= 2 * levels + 1
         assert out.max() <= 0.2 + 1e-7 and out.min() >= -0.2 - 1e-7  # clipped
@@ -43,7 +47,7 @@ def test_dac_kernel_matches_reference(levels, noise):
 def test_dac_stochastic_rounding_is_unbiased_and_on_the_grid():
     x = np.full((200, 500), 0.2 * 10.3 / 63, dtype=np.float32)  # 10.3 steps
     out = np.empty_like(x)
-    dac_kernel(x, 0.2, 63, True, 0.0, KEY, out)
+    dac_kernel(x, 0.2, 63, True, 0.0, KEY, out, NO_VAR)
     steps = out / 0.2 * 63
     assert_allclose(steps, np.round(steps), atol=1e-4)
     assert set(np.unique(np.round(steps))) == {10.0, 11.0}
