@@ -22,7 +22,7 @@ _INF_BITS = np.int32(0x7F800000)
 _F32_MAX = float(np.finfo(np.float32).max)
 #: batches from this many values on are scaled on all numba threads (waking them costs
 #: tens of microseconds, more than a smaller pass)
-_PARALLEL_MIN = 1 << 18
+_PARALLEL_MIN = 1 << 19
 
 
 @njit(cache=True, inline="always", error_model="numpy")
