@@ -57,12 +57,12 @@ def _normalise_span(lo, hi, x, bits, v_full, out, norm):
     return True
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _normalise_rows(x, bits, v_full, out, norm):
     return _normalise_span(0, x.shape[0], x, bits, v_full, out, norm)
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def _normalise_rows_parallel(x, bits, v_full, out, norm, parts):
     batch = x.shape[0]
     parts = max(min(batch, parts), 1)
@@ -73,7 +73,7 @@ def _normalise_rows_parallel(x, bits, v_full, out, norm, parts):
     return ok.all()
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def scale_rows(y, factors):
     """y[b, :] *= factors[b], in place: scaling outputs back per input vector in one
     vectorised pass (numpy's broadcast multiply is 2-3 times slower here)."""

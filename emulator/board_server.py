@@ -15,6 +15,7 @@ from xbarlab.emulator.board_firmware import BoardFirmware
 from xbarlab.emulator.faults import FaultPlan
 from xbarlab.emulator.pcm import PCMArray
 from xbarlab.emulator.tcp_server import LoopbackServer
+from xbarlab.emulator.warmup import warm_up
 from xbarlab.limits import SafetyLimits
 
 
@@ -93,6 +94,7 @@ class EmulatedBoard:
         return f"socket://{host}:{port}"
 
     def start(self) -> EmulatedBoard:
+        warm_up()  # compiled kernels before the first request: a client would time out
         self.server.start()
         return self
 

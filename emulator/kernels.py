@@ -72,7 +72,7 @@ def _dac_rows(lo, hi, x, v_range, levels, stochastic, noise, key, out, out_sq):
                 out_sq[b, j] = v * v
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def dac_kernel(x, v_range, levels, stochastic, noise, key, out, out_sq):
     """Quantised input voltages in V.
 
@@ -85,7 +85,7 @@ def dac_kernel(x, v_range, levels, stochastic, noise, key, out, out_sq):
     _dac_rows(0, x.shape[0], x, v_range, levels, stochastic, noise, key, out, out_sq)
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def dac_kernel_parallel(x, v_range, levels, stochastic, noise, key, out, out_sq, parts):
     """:func:`dac_kernel` with the batch split into ``parts`` (one per numba thread)."""
     batch = x.shape[0]
@@ -128,7 +128,7 @@ def _adc_rows(lo, hi, y, var, gain, offset, noise_std, lsb, codes, key, out, sat
             out[b, k] = v
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def adc_kernel(y, var, gain, offset, noise_std, lsb, codes, key, out, saturated):
     """Noisy, mismatched, quantised output currents in A, and per-output saturation flags.
 
@@ -143,7 +143,7 @@ def adc_kernel(y, var, gain, offset, noise_std, lsb, codes, key, out, saturated)
     _adc_rows(0, y.shape[0], y, var, gain, offset, noise_std, lsb, codes, key, out, saturated)
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def adc_kernel_parallel(y, var, gain, offset, noise_std, lsb, codes, key, out, saturated, parts):
     """:func:`adc_kernel` with the batch split into ``parts`` (one per numba thread)."""
     batch = y.shape[0]

@@ -23,6 +23,7 @@ from xbarlab.emulator.faults import FaultInjector, FaultPlan
 from xbarlab.emulator.lab_instruments import BenchWiring, Instrument, Lab
 from xbarlab.emulator.pcm import PCMArray
 from xbarlab.emulator.tcp_server import LoopbackServer
+from xbarlab.emulator.warmup import warm_up
 from xbarlab.errors import ConfigError
 
 #: longest line an instrument accepts, in bytes; longer input is discarded up to the
@@ -149,6 +150,7 @@ class EmulatedInstruments:
 
     def start(self) -> EmulatedInstruments:
         """Start every server (all stopped again if one fails); returns self."""
+        warm_up()  # compiled kernels before the first command: a client would time out
         try:
             for name, server in self._servers.items():
                 server.start()

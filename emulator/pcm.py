@@ -254,7 +254,7 @@ class PCMArray:
         """Kernel index argument and device count for flat indices ``idx`` or all (None)."""
         if idx is None:
             return self._all, self.size
-        return np.ascontiguousarray(idx, dtype=np.intp), int(np.size(idx))
+        return _kernel_array(idx, np.intp), int(np.size(idx))
 
     def read(self, idx: np.ndarray | None = None) -> np.ndarray:
         """Read-noisy conductance in S (float32) of devices ``idx`` (flat), or of all."""
@@ -306,8 +306,8 @@ class PCMArray:
         idx, n = self._selected(idx)
         if n == 0:
             return
-        amplitude = np.ascontiguousarray(amplitude, dtype=np.float64).ravel()
-        width = np.ascontiguousarray(width, dtype=np.float64).ravel()
+        amplitude = _kernel_array(amplitude, np.float64).ravel()
+        width = _kernel_array(width, np.float64).ravel()
         drive = np.ascontiguousarray(self.set_drive(amplitude, width), dtype=np.float32)
         t_start = self.clock.now()
         duration = count * (float(width.max()) + self.params.t_pulse_gap)
@@ -333,6 +333,7 @@ class PCMArray:
         x: (batch, n_in) float32, C-contiguous, n_in = mvm_shape[0] (forward) or
         mvm_shape[1] (transposed). Virtual time advances by periphery.t_mvm per vector.
         """
+        x = _kernel_array(x, np.float32)
         mats = self._array_matrices(transpose)
         readout = self._readout[transpose]
         out = analog_mvm(x, mats, transpose, self.periphery, readout, self._key())
@@ -366,3 +367,13 @@ class PCMArray:
             var = None if var is None else var[:, 0::2] + var[:, 1::2]
         var = None if var is None else np.ascontiguousarray(var)
         return ArrayMatrices(np.ascontiguousarray(g), var)
+
+
+def _kernel_array(a, dtype) -> np.ndarray:
+    """``a`` as a C-contiguous, writable array of ``dtype``, copied only when needed.
+
+    Kernels are compiled per argument type and a read-only array (e.g. np.frombuffer of
+    bytes from a socket) is a type of its own: passing one would compile every kernel a
+    second time, for seconds, in the middle of a request.
+    """
+    return np.require(a, dtype, ["C", "W"])

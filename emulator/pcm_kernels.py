@@ -80,7 +80,7 @@ def _device(idx, k):
     return np.int64(k) if idx.size == 0 else np.int64(idx[k])
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def read_kernel(idx, n, key, g_prog, event, nu, q_s, log_t, width, out):
     """out[k] = G(t) (1 + sigma_rel z) for selected device k; z from normal pair k // 2."""
     for c in prange((n + 1) // 2):
@@ -91,7 +91,7 @@ def read_kernel(idx, n, key, g_prog, event, nu, q_s, log_t, width, out):
             out[k + 1] = _read_one(_device(idx, k + 1), z1, g_prog, event, nu, q_s, log_t, width)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def mean_sigma_kernel(g_prog, event, nu, q_s, log_t, width, g_out, s_out):
     """Noise-free drifted conductance and absolute read-noise std of every device."""
     for i in prange(g_prog.size):
@@ -119,7 +119,7 @@ def pairs_per_device(count: int) -> int:
     return (count + 2) // 2
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def pulse_kernel(
     idx,
     n,

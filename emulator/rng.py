@@ -64,7 +64,7 @@ def normal_pair(key, counter):
     return r * math.cos(a), r * math.sin(a)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def fill_normals(key, out):
     """Fill a 1-D float32 array: out[2c], out[2c + 1] = normal_pair(key, c)."""
     n = out.size
@@ -251,7 +251,7 @@ def pair_counter(b, k, m):
     return b * ((m + 1) // 2) + k // 2
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def _fill_rows(key, out):
     ka, kb = split_key(key)
     for b in prange(out.shape[0]):

@@ -18,7 +18,7 @@ _ABS = np.int32(0x7FFFFFFF)
 _INF_BITS = 0x7F800000
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _peak_bits(bits):
     """Largest sign-cleared bit pattern of a 2-D int32 view (int32 throughout: a 64-bit
     max does not vectorise on AVX2)."""

@@ -304,10 +304,10 @@ def _lines_until(sock: socket.socket, wanted: bytes) -> list[bytes]:
 
 @pytest.fixture(scope="module")
 def servers():
-    before = threading.active_count()
+    before = set(threading.enumerate())
     with EmulatedInstruments(PCMArray(4, 4, seed=SEED)) as lab:
         yield lab
-    assert threading.active_count() == before
+    assert set(threading.enumerate()) <= before
 
 
 @settings(
@@ -323,7 +323,7 @@ def test_fuzz_over_sockets_never_kills_the_server(servers, noise, name):
 
 
 def test_emulated_instruments_resources_and_cleanup():
-    before = threading.active_count()
+    before = set(threading.enumerate())
     with EmulatedInstruments(PCMArray(4, 4, seed=SEED), smu="keithley2600") as lab:
         assert set(lab.resources) == {"smu", "pulse", "switch"}
         assert lab.resources["smu"] == lab.by_driver["keithley2600"]
@@ -334,7 +334,7 @@ def test_emulated_instruments_resources_and_cleanup():
             with socket.create_connection((host, int(port)), timeout=5) as sock:
                 sock.sendall(b"*OPC?\n")
                 assert _lines_until(sock, b"1")[0] == b"1"
-    assert threading.active_count() == before
+    assert set(threading.enumerate()) <= before
     with pytest.raises(ConfigError, match="smu"):
         EmulatedInstruments(PCMArray(4, 4), smu="keithley6221")
 

@@ -36,19 +36,19 @@ def _ask(sock: socket.socket, line: bytes) -> bytes:
 
 
 def test_server_binds_loopback_serves_and_joins_threads():
-    before = threading.active_count()
+    before = set(threading.enumerate())
     with LoopbackServer(LineEcho) as server:
         assert server.address[0] == "127.0.0.1"
         assert server.port > 0
         clients = [socket.create_connection(server.address, timeout=2) for _ in range(3)]
         for i, client in enumerate(clients):
             assert _ask(client, f"hi {i}\n".encode()) == f"HI {i}\n".encode()
-        assert threading.active_count() >= before + 4  # accept + 3 connections
+        assert len(set(threading.enumerate()) - before) >= 4  # accept + 3 connections
     for client in clients:
         client.close()
-    assert threading.active_count() == before
+    assert set(threading.enumerate()) <= before
     server.stop()  # idempotent
-    assert threading.active_count() == before
+    assert set(threading.enumerate()) <= before
 
 
 def test_stopped_server_refuses_connections():
