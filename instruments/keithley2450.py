@@ -6,16 +6,7 @@ reference (:SOURce, :SENSe, :OUTPut, :SYSTem:ERRor).
 
 from __future__ import annotations
 
-from xbarlab.instruments.visa import (
-    Choices,
-    Range,
-    ScpiInstrument,
-    Setting,
-    SourceMeter,
-    parse_bool,
-)
-
-_ON_OFF = Choices({True: "ON", False: "OFF"})
+from xbarlab.instruments.visa import Choices, Range, ScpiInstrument, SourceMeter, smu_setting
 
 
 class Keithley2450(SourceMeter, ScpiInstrument):
@@ -42,34 +33,24 @@ class Keithley2450(SourceMeter, ScpiInstrument):
     )
     measure_current_query = ":READ?"
 
-    source_voltage = Setting(
+    source_voltage = smu_setting(
+        "source_voltage",
         ":SOUR:VOLT?",
         ":SOUR:VOLT:LEV {value}",
-        validator=Range(-210.0, 210.0, source="2450 manual: voltage source ranges, 200 V range"),
-        unit="V",
-        doc="Source voltage level.",
-        limit="max_voltage",
+        Range(-210.0, 210.0, source="2450 manual: voltage source ranges, 200 V range"),
     )
-    current_limit = Setting(
+    current_limit = smu_setting(
+        "current_limit",
         ":SOUR:VOLT:ILIM?",
         ":SOUR:VOLT:ILIM {value}",
-        validator=Range(1e-9, 1.05, source="2450 manual: :SOURce:VOLTage:ILIMit"),
-        unit="A",
-        doc="Current limit (compliance) while sourcing voltage.",
-        limit="max_current",
+        Range(1e-9, 1.05, source="2450 manual: :SOURce:VOLTage:ILIMit"),
     )
-    nplc = Setting(
+    nplc = smu_setting(
+        "nplc",
         ":SENS:CURR:NPLC?",
         ":SENS:CURR:NPLC {value}",
-        validator=Range(0.01, 10.0, source="2450 manual: :SENSe:CURRent:NPLCycles"),
-        unit="PLC",
-        doc="Current measurement integration time in power-line cycles.",
+        Range(0.01, 10.0, source="2450 manual: :SENSe:CURRent:NPLCycles"),
     )
-    output_enabled = Setting(
-        ":OUTP?",
-        ":OUTP {value}",
-        validator=_ON_OFF,
-        unit="1",
-        doc="Source output on (True) or off (False).",
-        parse=parse_bool,
+    output_enabled = smu_setting(
+        "output_enabled", ":OUTP?", ":OUTP {value}", Choices({True: "ON", False: "OFF"})
     )

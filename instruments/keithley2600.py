@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from xbarlab.errors import ConfigError
-from xbarlab.instruments.visa import Choices, Range, Setting, SourceMeter, TspInstrument, parse_bool
+from xbarlab.instruments.visa import Choices, Range, SourceMeter, TspInstrument, smu_setting
 
 CHANNELS = ("a", "b")
 
@@ -41,36 +41,29 @@ class Keithley2600(SourceMeter, TspInstrument):
     )
     measure_current_query = "print({smu}.measure.i())"
 
-    source_voltage = Setting(
+    source_voltage = smu_setting(
+        "source_voltage",
         "print({smu}.source.levelv)",
         "{smu}.source.levelv = {value}",
-        validator=Range(-200.0, 200.0, source="2600B manual: smuX.source.levelv, 200 V range"),
-        unit="V",
-        doc="Source voltage level.",
-        limit="max_voltage",
+        Range(-200.0, 200.0, source="2600B manual: smuX.source.levelv, 200 V range"),
     )
-    current_limit = Setting(
+    current_limit = smu_setting(
+        "current_limit",
         "print({smu}.source.limiti)",
         "{smu}.source.limiti = {value}",
-        validator=Range(1e-9, 3.0, source="2600B manual: smuX.source.limiti"),
-        unit="A",
-        doc="Current limit (compliance) while sourcing voltage.",
-        limit="max_current",
+        Range(1e-9, 3.0, source="2600B manual: smuX.source.limiti"),
     )
-    nplc = Setting(
+    nplc = smu_setting(
+        "nplc",
         "print({smu}.measure.nplc)",
         "{smu}.measure.nplc = {value}",
-        validator=Range(0.001, 25.0, source="2600B manual: smuX.measure.nplc"),
-        unit="PLC",
-        doc="Measurement integration time in power-line cycles.",
+        Range(0.001, 25.0, source="2600B manual: smuX.measure.nplc"),
     )
-    output_enabled = Setting(
+    output_enabled = smu_setting(
+        "output_enabled",
         "print({smu}.source.output)",
         "{smu}.source.output = {smu}.{value}",
-        validator=Choices({True: "OUTPUT_ON", False: "OUTPUT_OFF"}),
-        unit="1",
-        doc="Source output on (True) or off (False).",
-        parse=parse_bool,
+        Choices({True: "OUTPUT_ON", False: "OUTPUT_OFF"}),
     )
 
     def __init__(self, resource: str, *, channel: str = "a", **kwargs):

@@ -378,8 +378,8 @@ def _open(resource: str, timeout_s: float, rm, model: str):
 class SourceMeter(Instrument):
     """What both SMUs share: voltage sourcing with caller limits and a safe shutdown.
 
-    Subclasses declare the Settings ``source_voltage`` (``limit="max_voltage"``),
-    ``current_limit`` (``limit="max_current"``), ``nplc`` and ``output_enabled``, the
+    Subclasses declare the Settings ``source_voltage``, ``current_limit``, ``nplc`` and
+    ``output_enabled`` with :func:`smu_setting` (which adds the caller limits), the
     commands that select voltage sourcing and current sensing, and the reading query.
 
     Parameters
@@ -431,6 +431,35 @@ class SourceMeter(Instrument):
         """Source 0 V, then output off (the safe state)."""
         self.source_voltage = 0.0
         self.output_enabled = False
+
+
+#: What the four settings of every SMU share: unit, doc, caller limit, reply parser.
+_SMU_SETTINGS: dict[str, tuple[str, str, str | None, Callable[[str], Any]]] = {
+    "source_voltage": ("V", "Source voltage level.", "max_voltage", float),
+    "current_limit": (
+        "A",
+        "Current limit (compliance) while sourcing voltage.",
+        "max_current",
+        float,
+    ),
+    "nplc": ("PLC", "Current measurement integration time in power-line cycles.", None, float),
+    "output_enabled": ("1", "Source output on (True) or off (False).", None, parse_bool),
+}
+
+
+def smu_setting(
+    name: str, get_command: str, set_command: str, validator: Range | Choices
+) -> Setting:
+    """One of the :class:`SourceMeter` settings, with the unit, doc and limit all SMUs share.
+
+    A driver gives only what differs between instruments (command templates and the
+    manual's range), so no SMU can declare its source voltage without ``max_voltage``.
+    name: one of ``source_voltage``, ``current_limit``, ``nplc``, ``output_enabled``.
+    """
+    unit, doc, limit, parse = _SMU_SETTINGS[name]
+    return Setting(
+        get_command, set_command, validator=validator, unit=unit, doc=doc, parse=parse, limit=limit
+    )
 
 
 def caller_limit(cls: type, setting: str, name: str, value: float | None) -> float:
