@@ -4,6 +4,9 @@ The single entry point the ``xbarlab train`` command, the training benchmark and
 GUI launcher share: :func:`run_training` builds the 64-H-10 MLP, trains it in the
 chosen mode, reports each epoch to a callback as it ends, and, given a run store,
 records every epoch (durable as soon as it ends) and the final weights as arrays.
+A caller that runs training on behalf of a user (the GUI) learns the run id from
+``on_start`` and stops a run between epochs by raising :class:`TrainingStopped` from
+``on_epoch``: the run is then stored "aborted" with the epochs done.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from xbarlab.errors import ConfigError
+from xbarlab.errors import ConfigError, XbarlabError
 from xbarlab.store import RunStore
 from xbarlab.training.data import load_digits
 from xbarlab.training.fp import train_fp
@@ -30,6 +33,19 @@ DEFAULT_BACKEND = "emulator:pcm?differential=1&seed=1"
 N_INPUTS, N_CLASSES = 64, 10
 
 
+class TrainingStopped(XbarlabError):
+    """Raised by an ``on_epoch`` callback to end training after that epoch.
+
+    :func:`run_training` marks the run "aborted" (its epochs so far stay recorded) and
+    re-raises it.
+    """
+
+
+def epoch_step_id(epoch: int) -> str:
+    """The record name of 1-based ``epoch`` in a training run (``epoch-0001``)."""
+    return f"epoch-{epoch:04d}"
+
+
 def run_training(
     mode: str,
     backend: str = DEFAULT_BACKEND,
@@ -39,6 +55,7 @@ def run_training(
     seed: int = 0,
     store: RunStore | None = None,
     on_epoch: Callable[[dict], None] | None = None,
+    on_start: Callable[[str | None], None] | None = None,
 ) -> dict:
     """Train a 64-``hidden``-10 MLP on the digits split ``seed`` in ``mode``.
 
@@ -59,7 +76,10 @@ def run_training(
     store : RunStore, optional
         Where the run is recorded (procedure ``train-<mode>``).
     on_epoch : callable, optional
-        Called with each epoch's statistics (dict) as it ends.
+        Called with each epoch's statistics (dict) as it ends, after it is recorded;
+        raising :class:`TrainingStopped` ends the run "aborted".
+    on_start : callable, optional
+        Called once with the run id (None without a store) before training starts.
 
     Returns
     -------
@@ -80,6 +100,8 @@ def run_training(
     params = {"mode": mode, "epochs": int(epochs), "sizes": list(sizes), "seed": int(seed)}
     run = _Recorder(store, mode, params, backend, seed, on_epoch)
     try:
+        if on_start is not None:
+            on_start(run.run_id)
         result = _TRAINERS[mode](sizes, backend, int(epochs), int(seed), run)
     except BaseException as exc:
         run.fail(exc)
@@ -162,7 +184,7 @@ class _Recorder:
         stats = {k: (float(v) if isinstance(v, np.floating) else v) for k, v in stats.items()}
         self.history.append(stats)
         if self.store is not None:
-            self.store.add_record(self.run_id, f"epoch-{len(self.history):04d}", stats)
+            self.store.add_record(self.run_id, epoch_step_id(len(self.history)), stats)
         if self.on_epoch is not None:
             self.on_epoch(stats)
 
@@ -180,5 +202,6 @@ class _Recorder:
 
     def fail(self, exc: BaseException) -> None:
         if self.store is not None:
-            status = "aborted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            stopped = isinstance(exc, KeyboardInterrupt | TrainingStopped)
+            status = "aborted" if stopped else "failed"
             self.store.set_status(self.run_id, status, error=str(exc) or type(exc).__name__)
