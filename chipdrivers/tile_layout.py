@@ -3,7 +3,9 @@
 A weight matrix (out x in) with k pairs per weight is a virtual matrix of ``in``
 rows and ``k * out`` slots (slot ``p * out + j``: pair ``p`` of output ``j``), cut
 into blocks of ``rows`` rows and ``cols // 2`` slots, one array per block. Pure
-functions of shapes; :mod:`xbarlab.chipdrivers.tiles` uses them.
+functions of shapes, plus :func:`open_arrays`, which opens the cores a list of weight
+matrices needs from one spec template; :mod:`xbarlab.chipdrivers.tiles` and the trainers
+use them.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from urllib.parse import urlencode
 
 import numpy as np
 
-from xbarlab.chipdrivers.factory import parse_spec
+from xbarlab.chipdrivers.crossbar import Crossbar
+from xbarlab.chipdrivers.factory import open_crossbar, parse_spec
 from xbarlab.errors import ConfigError
 
 
@@ -93,3 +96,25 @@ def core_spec(spec: str, core: int) -> str:
     state = np.random.SeedSequence([base, core]).generate_state(1, np.uint64)[0]
     params["seed"] = str(int(state >> np.uint64(1)))
     return f"{parsed.scheme}:{parsed.target}?{urlencode(params)}"
+
+
+def open_arrays(spec: str, shapes, pairs_per_weight: int = 1) -> list[list[Crossbar]]:
+    """The arrays of each (out, in) weight matrix in ``shapes``, opened from one spec.
+
+    Core numbers count up over the matrices (see :func:`core_spec`); the first core's
+    size decides how many each matrix needs (:func:`arrays_needed`). If any core fails
+    to open, the cores already opened are closed before the error propagates, so the
+    caller owns either every array or none. The caller closes them.
+    """
+    opened = [open_crossbar(core_spec(spec, 0))]
+    try:
+        info = opened[0].info
+        counts = [arrays_needed(s, info.rows, info.cols, pairs_per_weight) for s in shapes]
+        for c in range(1, sum(counts)):
+            opened.append(open_crossbar(core_spec(spec, c)))
+    except BaseException:
+        for x in opened:
+            x.close()
+        raise
+    starts = np.cumsum([0, *counts])
+    return [opened[a:b] for a, b in zip(starts[:-1], starts[1:], strict=True)]

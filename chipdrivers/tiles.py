@@ -39,10 +39,16 @@ from functools import partial
 import numpy as np
 
 from xbarlab.chipdrivers.crossbar import Crossbar
-from xbarlab.chipdrivers.factory import open_crossbar
 from xbarlab.chipdrivers.programming import write_verify
 from xbarlab.chipdrivers.scaling import normalise, scale_rows
-from xbarlab.chipdrivers.tile_layout import Block, Segment, arrays_needed, core_spec, plan_layout
+from xbarlab.chipdrivers.tile_layout import (  # noqa: F401 (core_spec: re-exported)
+    Block,
+    Segment,
+    arrays_needed,
+    core_spec,
+    open_arrays,
+    plan_layout,
+)
 from xbarlab.chipdrivers.tile_report import PartResult, ProgramReport
 from xbarlab.errors import ConfigError
 
@@ -159,12 +165,8 @@ class AnalogTile:
         shape = tuple(int(n) for n in (weights if w is None else w.shape))
         if len(shape) != 2 or min(shape) < 1:
             raise ConfigError(f"weights must be a (out, in) matrix or shape, got shape {shape}")
-        first = open_crossbar(core_spec(spec, 0))
-        pairs = options.get("pairs_per_weight", 1)
-        n = arrays_needed(shape, first.info.rows, first.info.cols, pairs)
-        arrays = [first]
+        [arrays] = open_arrays(spec, [shape], options.get("pairs_per_weight", 1))
         try:
-            arrays += [open_crossbar(core_spec(spec, c)) for c in range(1, n)]
             tile = cls(arrays, **options)
             tile._owned = list(arrays)
             if w is not None:

@@ -25,9 +25,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from xbarlab.chipdrivers.crossbar import Crossbar
-from xbarlab.chipdrivers.factory import open_crossbar
 from xbarlab.chipdrivers.programming import program_iterative
-from xbarlab.chipdrivers.tile_layout import arrays_needed, core_spec
+from xbarlab.chipdrivers.tile_layout import open_arrays
 from xbarlab.chipdrivers.tiles import AnalogTile
 from xbarlab.errors import ConfigError
 from xbarlab.training.data import Dataset
@@ -201,9 +200,11 @@ def deploy(
     digital = model.weight_layers
     if not digital or not all(isinstance(layer, Linear) for layer in digital):
         raise ConfigError("deploy needs a model whose weight layers are all digital Linear")
-    crossbars = _open_arrays(digital, target, pairs_per_weight) if isinstance(target, str) else None
-    per_layer = crossbars if crossbars is not None else _check_arrays(target, len(digital))
-    opened = [x for arrays in crossbars for x in arrays] if crossbars is not None else []
+    if isinstance(target, str):
+        per_layer = open_arrays(target, [layer.shape for layer in digital], pairs_per_weight)
+        opened = [x for arrays in per_layer for x in arrays]
+    else:
+        per_layer, opened = _check_arrays(target, len(digital)), []
     rng = np.random.default_rng(seed)
     effective = WeightNoise(0.0, ternary).effective
     try:
@@ -263,29 +264,6 @@ def evaluate_over_time(
 def _response(tile: AnalogTile, x: np.ndarray) -> float:
     """Summed |output| of the tile for a calibration batch (weight units)."""
     return float(np.abs(tile.forward(x)).sum(dtype=np.float64))
-
-
-def _open_arrays(layers: list[Linear], spec: str, pairs: int) -> list[list[Crossbar]]:
-    """Arrays for each layer from a spec, core numbers counting up over the layers."""
-    first = open_crossbar(core_spec(spec, 0))
-    opened = [first]
-    per_layer: list[list[Crossbar]] = []
-    try:
-        core = 0
-        for layer in layers:
-            n = arrays_needed(layer.shape, first.info.rows, first.info.cols, pairs)
-            arrays = []
-            for c in range(core, core + n):
-                if c >= len(opened):
-                    opened.append(open_crossbar(core_spec(spec, c)))
-                arrays.append(opened[c])
-            per_layer.append(arrays)
-            core += n
-    except BaseException:
-        for x in opened:
-            x.close()
-        raise
-    return per_layer
 
 
 def _check_arrays(target, n_layers: int) -> list[list[Crossbar]]:

@@ -35,9 +35,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from xbarlab.chipdrivers.crossbar import Crossbar
-from xbarlab.chipdrivers.factory import open_crossbar
 from xbarlab.chipdrivers.programming import program_iterative
-from xbarlab.chipdrivers.tile_layout import arrays_needed, core_spec, plan_layout
+from xbarlab.chipdrivers.tile_layout import arrays_needed, open_arrays, plan_layout
 from xbarlab.chipdrivers.tiles import AnalogTile
 from xbarlab.errors import ConfigError
 from xbarlab.procedures.pulse_response import increment_table
@@ -342,23 +341,18 @@ class MixedPrecisionTrainer:
     def _arrays(self, backend, shapes) -> list[list[Crossbar]]:
         """The arrays of each layer: opened core by core from a spec, or taken in order."""
         if isinstance(backend, str):
-            first = open_crossbar(core_spec(backend, 0))
-            self._owned.append(first)
-            rows, cols = first.info.rows, first.info.cols
-            need = sum(arrays_needed(s, rows, cols, 1) for s in shapes)
-            for c in range(1, need):
-                self._owned.append(open_crossbar(core_spec(backend, c)))
-            pool = list(self._owned)
-        else:
-            pool = list(backend)
-            if not pool:
-                raise ConfigError("backend: give a spec string or at least one Crossbar")
-            rows, cols = pool[0].info.rows, pool[0].info.cols
-            need = sum(arrays_needed(s, rows, cols, 1) for s in shapes)
-            if len(pool) < need:
-                raise ConfigError(
-                    f"layers {shapes} need {need} arrays of {rows} x {cols}; got {len(pool)}"
-                )
+            groups = open_arrays(backend, shapes)
+            self._owned = [a for g in groups for a in g]
+            return groups
+        pool = list(backend)
+        if not pool:
+            raise ConfigError("backend: give a spec string or at least one Crossbar")
+        rows, cols = pool[0].info.rows, pool[0].info.cols
+        need = sum(arrays_needed(s, rows, cols, 1) for s in shapes)
+        if len(pool) < need:
+            raise ConfigError(
+                f"layers {shapes} need {need} arrays of {rows} x {cols}; got {len(pool)}"
+            )
         groups = []
         for s in shapes:
             n = arrays_needed(s, rows, cols, 1)
