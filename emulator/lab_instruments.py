@@ -209,7 +209,11 @@ def declare(tree: ScpiTree, target, rows) -> None:
 
 
 class Instrument:
-    """Common part of the emulated instruments: identity, status, one engine."""
+    """Common part of the emulated instruments: identity, status, one engine.
+
+    Subclasses set ``engine`` once their own state exists: a :class:`TspEngine`, whose
+    replies are already a list of lines, or an SCPI engine through :class:`ScpiInstrument`.
+    """
 
     idn = ""
 
@@ -219,7 +223,7 @@ class Instrument:
 
     def execute(self, line: str) -> list[str]:
         """Run one received line; the reply lines (queries only)."""
-        raise NotImplementedError
+        return self.engine.execute(line)
 
     def reset(self) -> None:
         """*RST: default settings, outputs off."""
@@ -228,7 +232,15 @@ class Instrument:
         """*TRG: instruments without a bus-triggered action accept it and do nothing."""
 
 
-class Keithley2450(Instrument):
+class ScpiInstrument(Instrument):
+    """An instrument with a :class:`ScpiEngine`, which answers a line with one reply or none."""
+
+    def execute(self, line: str) -> list[str]:
+        reply = self.engine.execute(line)
+        return [] if reply is None else [reply]
+
+
+class Keithley2450(ScpiInstrument):
     """Keithley 2450 SourceMeter (SCPI) with its HI on the bench's SMU bus."""
 
     idn = "KEITHLEY INSTRUMENTS,MODEL 2450,04480001,1.7.12b"
@@ -238,10 +250,6 @@ class Keithley2450(Instrument):
         self.smu = SourceMeterChannel(bench, BUSES.index(bus) if bus else bench.wiring.bus("smu"))
         self.engine = ScpiEngine(self._tree(), self.status)
         self.reset()
-
-    def execute(self, line: str) -> list[str]:
-        reply = self.engine.execute(line)
-        return [] if reply is None else [reply]
 
     def reset(self) -> None:
         self.smu.reset()
@@ -305,9 +313,6 @@ class Keithley2600(Instrument):
         )
         self.reset()
 
-    def execute(self, line: str) -> list[str]:
-        return self.engine.execute(line)
-
     def reset(self) -> None:
         for smu in self.smus.values():
             smu.reset()
@@ -347,7 +352,7 @@ class Keithley2600(Instrument):
         return Table(source=source, measure=measure, reset=s.reset, **constants)
 
 
-class Keysight33500B(Instrument):
+class Keysight33500B(ScpiInstrument):
     """Keysight 33522B two-channel generator (SCPI) used as a bus-triggered pulse source.
 
     Channel 1's output is on the bench's pulse bus (channel 2 is not wired). The
@@ -364,10 +369,6 @@ class Keysight33500B(Instrument):
         self.channels = {1: SimpleNamespace(), 2: SimpleNamespace()}
         self.engine = ScpiEngine(self._tree(), self.status)
         self.reset()
-
-    def execute(self, line: str) -> list[str]:
-        reply = self.engine.execute(line)
-        return [] if reply is None else [reply]
 
     def reset(self) -> None:
         for ch in self.channels.values():
@@ -485,9 +486,6 @@ class Keithley707B(Instrument):
             {"channel": channel, "reset": self.reset, "localnode": localnode}, self.status
         )
         self.reset()
-
-    def execute(self, line: str) -> list[str]:
-        return self.engine.execute(line)
 
     def reset(self) -> None:
         """Power-on state: every relay open, break-before-make."""
