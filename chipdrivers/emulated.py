@@ -20,6 +20,7 @@ from xbarlab.chipdrivers.base import CheckedCrossbar
 from xbarlab.chipdrivers.crossbar import ChipInfo, PulseShape
 from xbarlab.chipdrivers.factory import Spec
 from xbarlab.emulator import PCMArray, load_preset, pcm_params, peripherals
+from xbarlab.emulator.board_firmware import chip_description
 from xbarlab.errors import ConfigError, SpecError
 from xbarlab.limits import SafetyLimits
 
@@ -101,26 +102,15 @@ def _unpack_state(blob: bytes) -> tuple[dict, dict[str, np.ndarray]]:
     return meta, arrays
 
 
-def _lowest_programmable(p) -> float:
-    """The window's floor for programming: RESET lands at reset_g_mean +- reset_g_std, so
-    targets below about two spreads above it cannot be verified (g_min is only the
-    device's physical floor)."""
-    return max(p.g_min, p.reset_g_mean + 2 * p.reset_g_std)
-
-
 def _chip_info(chip: PCMArray, spec: str, limits: SafetyLimits) -> ChipInfo:
-    p = chip.params
-    # Recommended pulses sit 10% inside the model's thresholds; RESET halfway between
-    # the melting threshold and the voltage limit.
-    set_lo = p.v_set_min + 0.1 * (p.v_set_ref - p.v_set_min)
-    set_hi = p.v_set_ref + 0.9 * (p.v_reset - p.v_set_ref)
-    reset_v = p.v_reset + 0.5 * (limits.max_voltage - p.v_reset)
+    """The chip's ChipInfo; window, pulses and converters as the emulated board reports them."""
+    d = chip_description(chip, limits)
     return ChipInfo(
         rows=chip.rows,
         cols=chip.cols,
         technology="pcm",
-        g_min=_lowest_programmable(p),
-        g_max=p.g_max,
+        g_min=d["g_min"],
+        g_max=d["g_max"],
         limits=limits,
         capabilities=frozenset(
             {
@@ -136,28 +126,18 @@ def _chip_info(chip: PCMArray, spec: str, limits: SafetyLimits) -> ChipInfo:
             | ({"differential_columns"} if chip.periphery.differential else set())
         ),
         v_read=_READ_VOLTAGE,
-        set_pulse=PulseShape(p.v_set_ref, p.width_ref),
-        reset_pulse=PulseShape(reset_v, p.width_ref),
-        set_amplitude_range=(set_lo, set_hi),
+        set_pulse=PulseShape(*d["set_pulse"]),
+        reset_pulse=PulseShape(*d["reset_pulse"]),
+        set_amplitude_range=d["set_amplitude_range"],
         mvm_shape=chip.mvm_shape,
-        periphery=_periphery_info(chip.periphery, p.g_max),
+        periphery=d["periphery"],
         backend=spec,
-        details={"seed": chip.seed, "model": p.to_dict(), "periphery": chip.periphery.to_dict()},
+        details={
+            "seed": chip.seed,
+            "model": chip.params.to_dict(),
+            "periphery": chip.periphery.to_dict(),
+        },
     )
-
-
-def _periphery_info(pp: peripherals.PeripheralParams, g_max: float) -> dict:
-    """The converters in ChipInfo's SI vocabulary."""
-    full = pp.adc_bound * pp.unit_current(g_max)
-    return {
-        "dac_range_V": pp.dac_range,
-        "dac_levels": pp.dac_levels,
-        "adc_full_scale_A": full if pp.adc_codes else None,  # None: no ADC range
-        "adc_lsb_A": pp.adc_lsb(g_max) if pp.adc_codes else 0.0,
-        "output_noise_A": pp.out_noise * pp.unit_current(g_max),
-        "gain_std": pp.gain_std,
-        "r_wire_ohm": pp.r_wire,
-    }
 
 
 def open_emulator(spec: Spec) -> EmulatedCrossbar:
