@@ -6,7 +6,8 @@ connection panel, procedures are built by their generated forms and run by the
 emits arrives here on the UI thread. Records that carry a conductance map (fields in
 :data:`MAP_FIELDS`) update the heatmap; nothing is read from the chip for display.
 Each record also goes to the live plot registered for the running procedure
-(:data:`xbarlab.gui.plots.PLOT_REGISTRY`).
+(:data:`xbarlab.gui.plots.PLOT_REGISTRY`). The launcher lists training next to the
+procedures (:mod:`xbarlab.gui.training_launcher`), with its own live plot.
 """
 
 from __future__ import annotations
@@ -33,12 +34,14 @@ from PyQt5.QtWidgets import (
 
 from xbarlab.errors import ConfigError
 from xbarlab.events import Progress, Record, Status
+from xbarlab.gui import training_plot  # noqa: F401  (registers the train-* live plot)
 from xbarlab.gui.connection import ConnectionPanel
 from xbarlab.gui.forms import ProcedureForm
 from xbarlab.gui.heatmap import Heatmap
 from xbarlab.gui.logpane import LogPane
 from xbarlab.gui.plots import make_live_plot
 from xbarlab.gui.runs import RunBrowser
+from xbarlab.gui.training_launcher import Train
 from xbarlab.gui.worker import RunQueue
 from xbarlab.procedures.base import Region
 from xbarlab.procedures.registry import PROCEDURES
@@ -47,6 +50,8 @@ from xbarlab.procedures.registry import PROCEDURES
 MAP_FIELDS = ("g_after", "g_mean", "g")
 #: most selected devices drawn as separate history curves
 MAX_HISTORY_CURVES = 16
+#: the launcher's entries by name: every registered procedure, then training
+LAUNCHER = {**PROCEDURES, Train.name: Train}
 
 
 def record_map(data) -> np.ndarray | None:
@@ -129,7 +134,7 @@ class MainWindow(QMainWindow):
 
     def _launcher(self) -> QWidget:
         self.procedure_box = QComboBox()
-        self.procedure_box.addItems(list(PROCEDURES))
+        self.procedure_box.addItems(list(LAUNCHER))
         self.form_stack = QStackedWidget()
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -175,7 +180,7 @@ class MainWindow(QMainWindow):
         form = self.forms.get(name)
         if form is None:
             info = self.xbar.info if self.xbar is not None else None
-            form = ProcedureForm(PROCEDURES[name], info)
+            form = ProcedureForm(LAUNCHER[name], info)
             form.run_requested.connect(self.submit)
             self.forms[name] = form
             self.form_stack.addWidget(form)

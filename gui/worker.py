@@ -22,17 +22,30 @@ from PyQt5.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
 from xbarlab.events import Event, EventBus
 from xbarlab.procedures.base import Procedure
-from xbarlab.procedures.runner import RunControl, Runner
+from xbarlab.procedures.runner import RunControl, Runner, RunOutcome
 
 
 @dataclass
 class Job:
-    """One queued run: ``procedure`` on chip ``xbar`` opened from ``spec``."""
+    """One queued run: ``procedure`` on chip ``xbar`` opened from ``spec``.
+
+    A launcher entry that is not a plan (training: :mod:`xbarlab.gui.training_launcher`)
+    names a Job subclass in its ``job_class`` attribute; that subclass's :meth:`execute`
+    runs it, with the same events, control and outcome.
+    """
 
     procedure: Procedure
     xbar: object
     spec: str
     control: RunControl = field(default_factory=RunControl)
+
+    def execute(self, store, bus: EventBus) -> RunOutcome:
+        """Run the procedure's plan through the Runner, here (the worker thread)."""
+        runner = Runner(store, bus, self.control)
+        run_id = runner.create_run(self.procedure, self.xbar, backend=self.spec)
+        return runner.run(
+            self.procedure, self.xbar, backend=self.spec, run_id=run_id, state_key=run_id
+        )
 
 
 class _Worker(QObject):
@@ -50,12 +63,8 @@ class _Worker(QObject):
     def run_job(self, job: Job) -> None:
         bus = EventBus()
         bus.subscribe(self.run_event.emit)
-        runner = Runner(self.store, bus, job.control)
         try:
-            run_id = runner.create_run(job.procedure, job.xbar, backend=job.spec)
-            outcome = runner.run(
-                job.procedure, job.xbar, backend=job.spec, run_id=run_id, state_key=run_id
-            )
+            outcome = job.execute(self.store, bus)
         except Exception as exc:  # shown in the GUI; the runner marked the run failed
             self.failed.emit(job, f"{job.procedure.name}: {type(exc).__name__}: {exc}")
         else:
@@ -99,7 +108,7 @@ class RunQueue(QObject):
 
     def submit(self, procedure: Procedure, xbar, spec: str) -> Job:
         """Queue ``procedure`` to run on ``xbar``; it starts when the worker is free."""
-        job = Job(procedure, xbar, spec)
+        job = getattr(procedure, "job_class", Job)(procedure, xbar, spec)
         self.pending.append(job)
         self._next()
         self.changed.emit()

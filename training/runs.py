@@ -204,4 +204,6 @@ class _Recorder:
         if self.store is not None:
             stopped = isinstance(exc, KeyboardInterrupt | TrainingStopped)
             status = "aborted" if stopped else "failed"
-            self.store.set_status(self.run_id, status, error=str(exc) or type(exc).__name__)
+            error = str(exc) or type(exc).__name__
+            summary = {"epochs_done": len(self.history)}
+            self.store.set_status(self.run_id, status, summary=summary, error=error)

@@ -20,7 +20,7 @@ def test_stop_after_an_epoch_leaves_an_aborted_run_with_the_epochs_done(tmp_path
                 "fp", epochs=5, hidden=4, store=store, on_start=started.append, on_epoch=on_epoch
             )
         (run,) = store.runs()
-        assert started == [run.run_id]
+        assert started == [run.run_id] and run.summary == {"epochs_done": 2}
         assert run.procedure == "train-fp" and run.status == "aborted"
         assert seen == [1, 2]
         assert store.step_ids(run.run_id) == [epoch_step_id(1), epoch_step_id(2)]
