@@ -25,14 +25,12 @@ from PyQt5 import QtCore, QtWidgets
 
 from xbarlab.errors import ConfigError
 from xbarlab.fitting import fit_drift_exponent
+from xbarlab.procedures.drift import level_index
 
 #: S -> µS, the display unit of conductance
 US_PER_S = 1e6
 #: curves of single devices drawn by the IV plot (evenly spaced over the selection)
 MAX_DEVICE_CURVES = 16
-#: drift levels: more distinct targets than this are binned into LEVEL_BINS bins, as in
-#: the drift procedure's summary table (procedures/drift.py, level_table)
-MAX_LEVELS, LEVEL_BINS = 16, 8
 
 
 class Series:
@@ -167,29 +165,6 @@ class ConvergencePlot(LivePlot):
         if iterations.size:
             tol = float(data["tolerance_S"]) * US_PER_S
             self.tolerance.setData([iterations[0], iterations[-1]], [tol, tol])
-
-
-def level_index(targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(level of every device, target of every level in S), as drift's summary groups them:
-    one level per distinct target, or LEVEL_BINS equal-width bins for more than MAX_LEVELS.
-    """
-    values = np.unique(targets)
-    if values.size <= MAX_LEVELS:
-        return _count_above(targets, values[1:]), values
-    edges = np.linspace(values[0], values[-1], LEVEL_BINS + 1)
-    level = np.minimum(_count_above(targets, edges[1:-1]), LEVEL_BINS - 1)
-    sums = np.bincount(level.ravel(), weights=targets.ravel(), minlength=LEVEL_BINS)
-    counts = np.bincount(level.ravel(), minlength=LEVEL_BINS)
-    return level, sums / np.maximum(counts, 1)
-
-
-def _count_above(x: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """How many of the (few, sorted) thresholds each x reaches: one vectorised pass per
-    threshold, three times faster than searchsorted on a million devices."""
-    count = np.zeros(x.shape, dtype=np.intp)
-    for t in thresholds:
-        count += x >= t
-    return count
 
 
 class DriftPlot(LivePlot):
