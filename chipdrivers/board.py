@@ -16,7 +16,7 @@ from xbarlab.chipdrivers.base import CheckedCrossbar
 from xbarlab.chipdrivers.crossbar import CAPABILITIES, ChipInfo, PulseShape
 from xbarlab.chipdrivers.factory import Spec
 from xbarlab.chipdrivers.selection import resolve
-from xbarlab.clock import RealClock, _check_dt
+from xbarlab.clock import RealClock, check_duration
 from xbarlab.errors import SpecError
 from xbarlab.instruments.board import BoardClient
 
@@ -34,7 +34,7 @@ class BoardClock:
         return self._client.time().now
 
     def sleep(self, dt: float) -> None:
-        dt = _check_dt(dt)
+        dt = check_duration(dt)
         if self.virtual:
             self._client.time(sleep_s=dt)
         else:

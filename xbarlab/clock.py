@@ -27,7 +27,12 @@ class Clock(Protocol):
         ...
 
 
-def _check_dt(dt: float) -> float:
+def check_duration(dt: float) -> float:
+    """``dt`` as a float number of seconds >= 0, or ConfigError naming the value.
+
+    Every clock's ``sleep`` (and a backend's board-clock sleep) checks its argument with
+    it, so a bad duration gives the same error on every backend.
+    """
     try:
         dt = float(dt)
     except (TypeError, ValueError):
@@ -47,7 +52,7 @@ class RealClock:
         return time.monotonic() - self._t0
 
     def sleep(self, dt: float) -> None:
-        time.sleep(_check_dt(dt))
+        time.sleep(check_duration(dt))
 
 
 class VirtualClock:
@@ -74,7 +79,7 @@ class VirtualClock:
 
     def advance(self, dt: float) -> float:
         """Move time forward by dt seconds and return the new time."""
-        dt = _check_dt(dt)
+        dt = check_duration(dt)
         with self._lock:
             self._t += dt
             return self._t
