@@ -81,6 +81,9 @@ class BoardFirmware:
         The board's own limits, enforced on every request and reported by HELLO.
     board_id : str
         Identity reported by HELLO.
+    lock : threading.Lock, optional
+        Serialises requests; pass the lock of every other way into the same chip (the
+        emulated lab's instruments). A new lock by default.
 
     Attributes
     ----------
@@ -93,10 +96,12 @@ class BoardFirmware:
         chip: PCMArray,
         limits: SafetyLimits | None = None,
         board_id: str = "xbarlab-emulated-board",
+        *,
+        lock: threading.Lock | None = None,
     ):
         self.chip = chip
         self.limits = limits or SafetyLimits()
-        self.lock = threading.Lock()
+        self.lock = lock if lock is not None else threading.Lock()
         self.replays = 0
         self._cache: OrderedDict[int, tuple[int, int, bytes]] = OrderedDict()
         self._desc = chip_description(chip, self.limits)

@@ -69,6 +69,9 @@ class EmulatedBoard:
         Faults applied to the board's replies.
     host, port : str, int
         Where to listen; 127.0.0.1 and a free port by default.
+    lock : threading.Lock, optional
+        Serialises the board's requests; give the lock shared by every other way into
+        the same chip (the emulated lab's instruments). A new lock by default.
     """
 
     def __init__(
@@ -79,9 +82,10 @@ class EmulatedBoard:
         faults: FaultPlan | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        lock: threading.Lock | None = None,
     ):
         self.chip = chip
-        self.firmware = BoardFirmware(chip, limits)
+        self.firmware = BoardFirmware(chip, limits, lock=lock)
         self.stats = BoardStats()
         self.server = LoopbackServer(
             lambda: BoardConnection(self.firmware, self.stats), host=host, port=port, faults=faults

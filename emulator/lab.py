@@ -123,8 +123,10 @@ class EmulatedLab:
         return self
 
     def _start_board(self) -> None:
-        board = EmulatedBoard(self.chip, limits=self.limits, faults=self.faults, host=self.host)
-        board.firmware.lock = self.lock  # one lock for every way into the chip
+        # one lock for every way into the chip
+        board = EmulatedBoard(
+            self.chip, limits=self.limits, faults=self.faults, host=self.host, lock=self.lock
+        )
         self._servers.append(board.start())
         self.board_url = board.url
 
