@@ -172,3 +172,17 @@ def _slice(text: str) -> slice:
 def region_param(default: str = "all", what: str = "devices"):
     """The declaration of a ``region`` parameter (see :class:`Region`)."""
     return param(default, help=f"{what}: 'r0:r1,c0:c1' (row, column ranges) or 'all'")
+
+
+def amplitude_param(pulse: str, default: str = "the chip's"):
+    """The declaration of an optional pulse height in V, > 0 (None: ``default``)."""
+    return param(
+        None, unit="V", lo=0, lo_inclusive=False, help=f"{pulse} height (default: {default})"
+    )
+
+
+def width_param(pulse: str):
+    """The declaration of an optional pulse width in s, > 0 (None: the chip's)."""
+    return param(
+        None, unit="s", lo=0, lo_inclusive=False, help=f"{pulse} width (default: the chip's)"
+    )

@@ -18,9 +18,11 @@ from xbarlab.procedures.base import (
     Procedure,
     Region,
     Step,
+    amplitude_param,
     check_pulse,
     pulse_of,
     region_param,
+    width_param,
 )
 from xbarlab.procedures.params import param
 
@@ -36,19 +38,11 @@ class EnduranceParams:
         2.0, lo=1, lo_inclusive=False, help="stop when the median G_set/G_reset falls below"
     )
     region: str = region_param("all", "devices to cycle")
-    set_amplitude: float | None = param(
-        None, unit="V", lo=0, lo_inclusive=False, help="SET height (default: top of SET range)"
-    )
-    set_width: float | None = param(
-        None, unit="s", lo=0, lo_inclusive=False, help="SET width (default: the chip's)"
-    )
+    set_amplitude: float | None = amplitude_param("SET", default="top of SET range")
+    set_width: float | None = width_param("SET")
     set_count: int = param(10, lo=1, hi=10_000, help="SET pulses per cycle")
-    reset_amplitude: float | None = param(
-        None, unit="V", lo=0, lo_inclusive=False, help="RESET height (default: the chip's)"
-    )
-    reset_width: float | None = param(
-        None, unit="s", lo=0, lo_inclusive=False, help="RESET width (default: the chip's)"
-    )
+    reset_amplitude: float | None = amplitude_param("RESET")
+    reset_width: float | None = width_param("RESET")
 
     def __post_init__(self):
         Region.parse(self.region)

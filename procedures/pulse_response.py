@@ -18,9 +18,11 @@ from xbarlab.procedures.base import (
     Procedure,
     Region,
     Step,
+    amplitude_param,
     check_pulse,
     pulse_of,
     region_param,
+    width_param,
 )
 from xbarlab.procedures.params import param
 
@@ -31,12 +33,8 @@ _G_BINS = 8
 @dataclass(frozen=True)
 class PulseResponseParams:
     n_pulses: int = param(20, lo=1, hi=10_000, help="SET pulses, one read after each")
-    amplitude: float | None = param(
-        None, unit="V", lo=0, lo_inclusive=False, help="SET height (default: the chip's)"
-    )
-    width: float | None = param(
-        None, unit="s", lo=0, lo_inclusive=False, help="SET width (default: the chip's)"
-    )
+    amplitude: float | None = amplitude_param("SET")
+    width: float | None = width_param("SET")
     reset_first: bool = param(True, help="RESET the devices before the first SET pulse")
     region: str = region_param("all", "devices to pulse")
 
