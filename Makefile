@@ -33,6 +33,9 @@ bench: $(STAMP)
 SHOT_SPEC  := emulator:pcm?rows=128&cols=128&seed=1
 SHOT_STORE := build/screenshots.sqlite
 SHOT       := $(BIN)/xbarlab gui --backend '$(SHOT_SPEC)' --store $(SHOT_STORE)
+# training: a short mixed-precision run on the PCM `xbarlab train` defaults to
+TRAIN_SPEC := emulator:pcm?differential=1&seed=1
+TRAIN_SHOT := -p mode=mixed-precision -p epochs=8 -p hidden=32
 
 screenshots: $(STAMP)
 	@mkdir -p docs/images build
@@ -40,6 +43,8 @@ screenshots: $(STAMP)
 	$(SHOT) --run program-array --screenshot docs/images/programming.png
 	$(SHOT) --run drift -p n_reads=20 --screenshot docs/images/drift.png
 	$(SHOT) --run iv-sweep -p region=0:32,0:32 --screenshot docs/images/iv-sweep.png
+	$(BIN)/xbarlab gui --backend '$(TRAIN_SPEC)' --store $(SHOT_STORE) \
+		--run train $(TRAIN_SHOT) --screenshot docs/images/training.png
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -365,6 +365,9 @@ def _screenshot(app, win: MainWindow, path: str) -> int:
     app.processEvents()
     win.heatmap.flush()
     app.processEvents()
+    # a label text set last (run state) can widen a dock after the window's layout ran;
+    # lay out again so the central widget does not sit under the dock in the image
+    win.layout().activate()
     # 256 colours keep the PNG small; a UI has few colours, so text stays sharp
     image = win.grab().toImage().convertToFormat(QImage.Format_Indexed8, Qt.ThresholdDither)
     ok = image.save(path)

@@ -24,12 +24,16 @@ class TrainingPlot(LivePlot):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        panels = (("train loss", "nats"), ("test accuracy", ""), ("SET pulses", ""))
+        panels = {  # field: (title, axis label, unit)
+            "train_loss": ("train loss", "loss", "nats"),
+            "test_accuracy": ("test accuracy", "accuracy", ""),
+            "pulses": ("SET pulses per epoch", "pulses", ""),
+        }
         self.series = {}
-        for row, (key, (name, unit)) in enumerate(
-            zip(("train_loss", "test_accuracy", "pulses"), panels, strict=True)
-        ):
-            plot = new_plot(name, ("epoch", ""), (name, unit))
+        for row, (key, (title, label, unit)) in enumerate(panels.items()):
+            plot = new_plot(title, ("epoch", ""), (label, unit))
+            # plain numbers: an SI prefix would read "600 mnats" or "x0.001" here
+            plot.getAxis("left").enableAutoSIPrefix(False)
             self.graphics.addItem(plot, row=row, col=0)
             pen = pg.mkPen("b", width=2)
             self.series[key] = Series(plot.plot(pen=pen, symbol="o", symbolSize=5))
