@@ -59,7 +59,7 @@ class EmulatedCrossbar(CheckedCrossbar):
         """The chip's full state as an uncompressed .npz (no pickle), about 33 bytes per
         device plus a few kB; ``load_state`` on a chip opened from the same spec
         continues bit-identically."""
-        state = self.chip.get_state()
+        state = self.chip.get_state(copy=False)  # serialised right here: no copy needed
         meta = {
             "format": STATE_FORMAT,
             "spec": self.info.backend,

@@ -236,9 +236,10 @@ class PCMArray:
         """Bytes of per-device state held by this array (the event table excluded)."""
         return sum(a.nbytes for a in self.state_arrays().values())
 
-    def get_state(self) -> dict[str, np.ndarray | dict]:
-        """Copy of the full chip state (devices, events, RNG, clock): see pcm_state."""
-        return pcm_state.get_state(self)
+    def get_state(self, copy: bool = True) -> dict[str, np.ndarray | dict]:
+        """The full chip state (devices, events, RNG, clock), a copy unless copy=False:
+        see pcm_state.get_state."""
+        return pcm_state.get_state(self, copy)
 
     def set_state(self, state: dict[str, np.ndarray | dict]) -> None:
         """Restore a :meth:`get_state` copy; ConfigError (chip untouched) on a mismatch."""

@@ -59,10 +59,12 @@ def _identity(chip: PCMArray) -> dict[str, Any]:
     return json.loads(json.dumps(ident))
 
 
-def get_state(chip: PCMArray) -> dict[str, Any]:
-    """A copy of the chip's full state: ``{"meta": dict, <array name>: ndarray, ...}``.
+def get_state(chip: PCMArray, copy: bool = True) -> dict[str, Any]:
+    """The chip's full state: ``{"meta": dict, <array name>: ndarray, ...}``.
 
-    Also empties the chip's MVM cache (see the module docstring).
+    copy=False gives views of the live arrays, for a caller that serialises them at once
+    (saving a 1024 x 1024 chip copies 35 MB less). Also empties the chip's MVM cache
+    (see the module docstring).
     """
     chip._mvm_cache.clear()
     bit_state, keys, position = chip._key.get_state()
@@ -76,8 +78,9 @@ def get_state(chip: PCMArray) -> dict[str, Any]:
         "key_next": position,
     }
     state: dict[str, Any] = {"meta": meta}
-    state.update({name: a.copy() for name, a in chip.state_arrays().items()})
-    state["event_times"] = chip._event_times[: chip._n_events].copy()
+    state.update({name: a.copy() if copy else a for name, a in chip.state_arrays().items()})
+    times = chip._event_times[: chip._n_events]
+    state["event_times"] = times.copy() if copy else times
     state["keys"] = keys
     return state
 
