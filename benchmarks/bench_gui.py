@@ -74,6 +74,9 @@ def run_in_window(win: MainWindow, meter: StallMeter, name: str, values: dict, f
     feed: maps in S handed to the heatmap one per 10 ms tick during the run, or None.
     """
     procedure = get(name).from_values(values)
+    # as a user does: pick the procedure (its form and live plot are built), then run it
+    win.show_procedure(name)
+    QApplication.processEvents()
     loop = QEventLoop()
     ended = {}
     win.queue.finished.connect(lambda job, out: (ended.update(status=out.status), loop.quit()))
