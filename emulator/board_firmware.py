@@ -216,7 +216,7 @@ class BoardFirmware:
                 f"MVM input must be float32 (batch, {n_in}), got {x.dtype} {x.shape}",
             )
         self.limits.check_read_voltage(x, "MVM input voltage")
-        out, saturated = self.chip.mvm(np.array(x, order="C"), req.transpose)
+        out, saturated = self.chip.mvm(x, req.transpose)  # the chip makes its own kernel-ready copy
         lsb = self._desc["adc_lsb"]
         if not req.raw:
             return bp.MvmReply(out, saturated)

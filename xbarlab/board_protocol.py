@@ -25,6 +25,7 @@ Frame layout (all integers little-endian)::
 from __future__ import annotations
 
 import json
+import math
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -268,7 +269,7 @@ class Reader:
             self._fail(f"array dtype code {code}, ndim {ndim}")
         shape = self.unpack(f"{ndim}I")
         dtype = DTYPES[code]
-        count = int(np.prod(shape, dtype=np.int64))
+        count = math.prod(shape)
         if self._pos + count * dtype.itemsize > len(self._data):
             self._fail(f"array of shape {shape} longer than the payload")
         arr = np.frombuffer(self._data, dtype, count, self._pos).reshape(shape)
