@@ -61,7 +61,9 @@ class BoardCrossbar(CheckedCrossbar):
         self.client.pulse(self._sel(flat), polarity, amplitude, width, count)
 
     def _mvm(self, x, transpose):
-        reply = self.client.mvm(x, transpose=transpose)
+        # ADC codes when the board has an ADC: what its converters produce, and half the bytes
+        raw = self.info.periphery.get("adc_lsb_A", 0.0) > 0
+        reply = self.client.mvm(x, transpose=transpose, raw=raw)
         return reply.currents(), reply.saturated
 
     def program(

@@ -507,7 +507,8 @@ class ReadReply:
         """Conductances in S (float32) whichever form the board sent."""
         if self.values.dtype == np.float32:
             return self.values
-        return (self.values * self.lsb).astype(np.float32)
+        # in float32, as the ADC's own code x LSB: bit-identical to the board's currents
+        return self.values.astype(np.float32) * np.float32(self.lsb)
 
 
 @dataclass(frozen=True)
@@ -604,7 +605,8 @@ class MvmReply:
         """Output currents in A (float32) whichever form the board sent."""
         if self.values.dtype == np.float32:
             return self.values
-        return (self.values * self.lsb).astype(np.float32)
+        # in float32, as the ADC's own code x LSB: bit-identical to the board's currents
+        return self.values.astype(np.float32) * np.float32(self.lsb)
 
 
 @dataclass(frozen=True)
