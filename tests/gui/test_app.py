@@ -1,43 +1,22 @@
 """End-to-end: the main window runs procedures on an emulated chip through its worker."""
 
 import numpy as np
-import pytest
 from PyQt5.QtCore import Qt
 from PyQt5.QtGui import QImage
 
 from xbarlab.events import Record
-from xbarlab.gui.app import MainWindow, launch
+from xbarlab.gui.app import launch
 from xbarlab.store import RunStore
 
 SPEC = "emulator:pcm?rows=16&cols=16&seed=2"
 
 
-@pytest.fixture
-def store(tmp_path):
-    with RunStore(tmp_path / "runs.sqlite") as s:
-        yield s
-
-
-@pytest.fixture
-def win(qtbot, store):
-    w = MainWindow(store, SPEC)
-    qtbot.addWidget(w)
-    assert w.connection.connect_to(SPEC)
-    yield w
-    w.close()
-    assert w.queue.thread.isFinished()
-
-
-def _wait_idle(qtbot, win, timeout=60_000):
-    qtbot.waitUntil(lambda: not win.queue.busy, timeout=timeout)
-
-
-def test_program_array_from_the_form_updates_heatmap_and_store(win, qtbot, store):
+def test_program_array_from_the_form_updates_heatmap_and_store(win, idle, qtbot, store):
     form = win.show_procedure("program-array")
     form.set_values({"n_levels": 4})
     assert np.isnan(win.heatmap.data).all()  # nothing read for display before the run
     qtbot.mouseClick(form.run_button, Qt.LeftButton)
-    _wait_idle(qtbot, win)
+    idle(win)
     (run,) = store.runs()
     assert run.procedure == "program-array" and run.status == "completed"
     g_after = store.record(run.run_id, "program")["g_after"]
@@ -50,17 +29,17 @@ def test_program_array_from_the_form_updates_heatmap_and_store(win, qtbot, store
     assert any(run.run_id in line and "completed" in line for line in win.log.lines())
 
 
-def test_procedures_run_off_the_ui_thread(win, qtbot):
+def test_procedures_run_off_the_ui_thread(win, idle, qtbot):
     threads = []
     win.queue._worker.run_event.connect(
         lambda ev: threads.append(__import__("threading").get_ident()), Qt.DirectConnection
     )
     win.submit(win.show_procedure("conductance-map").procedure())
-    _wait_idle(qtbot, win)
+    idle(win)
     assert threads and __import__("threading").get_ident() not in set(threads)
 
 
-def test_abort_mid_run_leaves_a_consistent_aborted_run(win, qtbot, store):
+def test_abort_mid_run_leaves_a_consistent_aborted_run(win, idle, qtbot, store):
     form = win.show_procedure("drift")
     form.set_values({"n_reads": 200})
 
@@ -70,7 +49,7 @@ def test_abort_mid_run_leaves_a_consistent_aborted_run(win, qtbot, store):
 
     win.queue.run_event.connect(on_event)
     qtbot.mouseClick(form.run_button, Qt.LeftButton)
-    _wait_idle(qtbot, win)
+    idle(win)
     (run,) = store.runs()
     assert run.status == "aborted"
     steps = store.step_ids(run.run_id)
@@ -99,11 +78,13 @@ def test_value_beyond_chip_limits_cannot_be_submitted(win, qtbot, store):
     assert not win.queue.busy and store.runs() == []
 
 
-def test_region_maps_land_at_their_origin_and_history_plots_selected_devices(win, qtbot, store):
+def test_region_maps_land_at_their_origin_and_history_plots_selected_devices(
+    win, idle, qtbot, store
+):
     form = win.show_procedure("conductance-map")
     form.set_values({"repeats": 3, "region": "4:8,2:6"})
     qtbot.mouseClick(form.run_button, Qt.LeftButton)
-    _wait_idle(qtbot, win)
+    idle(win)
     (run,) = store.runs()
     data = win.heatmap.data
     np.testing.assert_array_equal(data[4:8, 2:6], store.record(run.run_id, "stats")["g_mean"])

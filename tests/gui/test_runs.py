@@ -11,7 +11,6 @@ from xbarlab.gui.plots import IVSweepPlot, plot_for_run
 from xbarlab.gui.runs import COLUMNS, STATUS_COLOURS, RunBrowser
 from xbarlab.procedures.registry import PROCEDURES
 from xbarlab.procedures.runner import RunControl, Runner
-from xbarlab.store import RunStore
 
 SMALL = "emulator:pcm?rows=16&cols=16&seed=1"
 
@@ -24,12 +23,6 @@ def run(store, name, values=None, *, abort=False):
     with open_crossbar(SMALL) as xbar:
         procedure = PROCEDURES[name].from_values(values or {})
         return Runner(store, control=control).run(procedure, xbar, backend=SMALL)
-
-
-@pytest.fixture
-def store(tmp_path):
-    with RunStore(tmp_path / "runs.sqlite") as s:
-        yield s
 
 
 @pytest.fixture

@@ -1,35 +1,13 @@
 """Training from the GUI's launcher: run on the worker thread, live plot per epoch, store."""
 
 import numpy as np
-import pytest
 from PyQt5.QtCore import Qt
 
 from xbarlab.events import Record
-from xbarlab.gui.app import LAUNCHER, MainWindow
+from xbarlab.gui.app import LAUNCHER
 from xbarlab.gui.training_plot import TrainingPlot
-from xbarlab.store import RunStore
 
 SPEC = "emulator:pcm?differential=1&rows=64&cols=64&seed=2"
-
-
-@pytest.fixture
-def store(tmp_path):
-    with RunStore(tmp_path / "runs.sqlite") as s:
-        yield s
-
-
-@pytest.fixture
-def win(qtbot, store):
-    w = MainWindow(store, SPEC)
-    qtbot.addWidget(w)
-    assert w.connection.connect_to(SPEC)
-    yield w
-    w.close()
-    assert w.queue.thread.isFinished()
-
-
-def _wait_idle(qtbot, win, timeout=120_000):
-    qtbot.waitUntil(lambda: not win.queue.busy, timeout=timeout)
 
 
 def test_train_is_listed_next_to_the_procedures(win):
@@ -41,7 +19,7 @@ def test_train_is_listed_next_to_the_procedures(win):
     assert not form.run_button.isEnabled() and "hidden" in form.errors()
 
 
-def test_mixed_precision_from_the_form_plots_each_epoch_and_stores_the_run(win, qtbot, store):
+def test_mixed_precision_from_the_form_plots_each_epoch_and_stores_the_run(win, idle, qtbot, store):
     epochs = []
     win.queue.run_event.connect(
         lambda ev: epochs.append(ev.step_id) if isinstance(ev, Record) else None
@@ -49,7 +27,7 @@ def test_mixed_precision_from_the_form_plots_each_epoch_and_stores_the_run(win, 
     form = win.show_procedure("train")
     form.set_values({"mode": "mixed-precision", "epochs": 2, "hidden": 4, "seed": 1})
     qtbot.mouseClick(form.run_button, Qt.LeftButton)
-    _wait_idle(qtbot, win)
+    idle(win, 120_000)
     (run,) = store.runs()
     assert run.procedure == "train-mixed-precision" and run.status == "completed"
     assert run.backend == SPEC and run.parameters["epochs"] == 2
@@ -70,7 +48,7 @@ def test_mixed_precision_from_the_form_plots_each_epoch_and_stores_the_run(win, 
     np.testing.assert_allclose(plot.series["pulses"].y, [d["pulses"] for d in stored])
 
 
-def test_pause_holds_between_epochs_and_abort_while_paused_adds_none(win, qtbot, store):
+def test_pause_holds_between_epochs_and_abort_while_paused_adds_none(win, idle, qtbot, store):
     def on_event(ev):
         if isinstance(ev, Record) and ev.step_id == "epoch-0001":
             win.pause_button.click()
@@ -86,13 +64,13 @@ def test_pause_holds_between_epochs_and_abort_while_paused_adds_none(win, qtbot,
     qtbot.waitUntil(lambda: "paused" in win.state_label.text(), timeout=10_000)
     assert win.resume_button.isEnabled() and not win.pause_button.isEnabled()
     win.abort_button.click()
-    _wait_idle(qtbot, win)
+    idle(win, 120_000)
     run = store.run(run.run_id)
     assert run.status == "aborted" and run.summary == {"epochs_done": held}
     assert len(store.step_ids(run.run_id)) == held == win.live_plot.series["train_loss"].n
 
 
-def test_abort_after_an_epoch_keeps_the_epochs_done(win, qtbot, store):
+def test_abort_after_an_epoch_keeps_the_epochs_done(win, idle, qtbot, store):
     def on_event(ev):
         if isinstance(ev, Record) and ev.step_id == "epoch-0001":
             win.abort_button.click()
@@ -101,7 +79,7 @@ def test_abort_after_an_epoch_keeps_the_epochs_done(win, qtbot, store):
     form = win.show_procedure("train")
     form.set_values({"mode": "fp", "epochs": 200, "hidden": 4})
     qtbot.mouseClick(form.run_button, Qt.LeftButton)
-    _wait_idle(qtbot, win)
+    idle(win, 120_000)
     (run,) = store.runs()
     done = run.summary["epochs_done"]
     assert run.status == "aborted" and 1 <= done < 200
