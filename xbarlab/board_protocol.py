@@ -93,11 +93,21 @@ def next_seq(seq: int) -> int:
 # -- frames ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Frame:
-    """One decoded frame: message type, sequence number and payload bytes."""
+    """One decoded frame: message type, sequence number, payload bytes and its CRC32.
+
+    ``crc`` is the payload's zlib.crc32; the decoder passes the one it verified, so a
+    board that keys its reply cache on it never computes it twice (left out, it is
+    computed here). It takes no part in comparisons: it follows from the payload.
+    """
 
     type: int
     seq: int
     payload: bytes
+    crc: int | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self):
+        if self.crc is None:
+            object.__setattr__(self, "crc", zlib.crc32(self.payload))
 
 
 @dataclass(frozen=True)
@@ -180,7 +190,7 @@ class FrameDecoder:
             return DecodeError(ErrorCode.BAD_CRC, seq, "payload CRC mismatch")
         if version != VERSION:
             return DecodeError(ErrorCode.BAD_VERSION, seq, f"protocol version {version}")
-        return Frame(msg_type, seq, payload)
+        return Frame(msg_type, seq, payload, crc)
 
 
 # -- payload primitives --------------------------------------------------------------
