@@ -121,8 +121,18 @@ class DecodeError:
 
 def encode_frame(msg_type: int, seq: int, payload: bytes = b"") -> bytes:
     """The bytes of one frame (header, payload, payload CRC)."""
-    head = _HEAD.pack(MAGIC, VERSION, int(msg_type), seq, len(payload))
-    return b"".join((head, _U32.pack(zlib.crc32(head)), payload, _U32.pack(zlib.crc32(payload))))
+    return _frame(msg_type, seq, (payload,))
+
+
+def _frame(msg_type: int, seq: int, parts) -> bytes:
+    """One frame around a payload given as byte buffers (``len`` in bytes): the CRC runs
+    over them in turn and the frame is joined once, so a large array is copied once."""
+    crc = size = 0
+    for part in parts:
+        crc = zlib.crc32(part, crc)
+        size += len(part)
+    head = _HEAD.pack(MAGIC, VERSION, int(msg_type), seq, size)
+    return b"".join((head, _U32.pack(zlib.crc32(head)), *parts, _U32.pack(crc)))
 
 
 class FrameDecoder:
@@ -209,10 +219,14 @@ MAX_NDIM = 4
 
 
 class Writer:
-    """Builds a payload from scalars, strings and arrays."""
+    """Builds a payload from scalars, strings and arrays.
+
+    Arrays are kept as byte views, not copied, until :meth:`bytes` or :meth:`frame`
+    joins the parts: build and join in one go, without changing the arrays between.
+    """
 
     def __init__(self):
-        self._parts: list[bytes] = []
+        self._parts: list[bytes | memoryview] = []
 
     def pack(self, fmt: str, *values) -> Writer:
         self._parts.append(struct.pack("<" + fmt, *values))
@@ -235,10 +249,16 @@ class Writer:
                 f"cannot send an array of dtype {arr.dtype}, ndim {arr.ndim}",
             )
         self.pack(f"BB{arr.ndim}I", _CODES[dtype], arr.ndim, *arr.shape)
-        return self.raw(np.ascontiguousarray(arr, dtype=dtype).tobytes())
+        flat = np.ascontiguousarray(arr, dtype=dtype).reshape(-1)
+        return self.raw(memoryview(flat.view(np.uint8)))
 
     def bytes(self) -> bytes:
         return b"".join(self._parts)
+
+    def frame(self, msg_type: int, seq: int) -> bytes:
+        """The frame carrying this payload (what encode_frame(msg_type, seq, self.bytes())
+        returns, with one copy of the payload less)."""
+        return _frame(msg_type, seq, self._parts)
 
 
 class Reader:
@@ -389,15 +409,26 @@ def _caps_to_bits(caps) -> int:
     return sum(1 << i for i, name in enumerate(CAPABILITY_BITS) if name in caps)
 
 
+class Message:
+    """Base of the message classes: ``writer()`` builds the payload, ``decode`` reads it."""
+
+    def writer(self) -> Writer:
+        raise NotImplementedError
+
+    def encode(self) -> bytes:
+        """The payload bytes."""
+        return self.writer().bytes()
+
+
 _LIMITS = "dddddI"  # max_voltage, max_read_voltage, max/min pulse width, compliance, count
 
 
 @dataclass(frozen=True)
-class Hello:
+class Hello(Message):
     """HELLO request: no payload."""
 
-    def encode(self) -> bytes:
-        return b""
+    def writer(self) -> Writer:
+        return Writer()
 
     @classmethod
     def decode(cls, payload: bytes) -> Hello:
@@ -406,7 +437,7 @@ class Hello:
 
 
 @dataclass(frozen=True)
-class HelloReply:
+class HelloReply(Message):
     """What the board is: identity, shape, capabilities, limits, window, pulses, converters.
 
     All quantities SI: S, V, s, A. ``read_lsb`` is the conductance per raw READ code
@@ -432,7 +463,7 @@ class HelloReply:
     periphery: dict = field(default_factory=dict)
     protocol_version: int = VERSION
 
-    def encode(self) -> bytes:
+    def writer(self) -> Writer:
         lim = self.limits
         w = Writer().pack("H", self.protocol_version)
         w.string(self.board_id).string(self.firmware).string(self.technology)
@@ -449,7 +480,7 @@ class HelloReply:
         w.pack("3d", self.g_min, self.g_max, self.v_read)
         w.pack("6d", *self.set_pulse, *self.reset_pulse, *self.set_amplitude_range)
         w.pack("2d", self.read_lsb, self.adc_lsb)
-        return w.string(json.dumps(self.periphery)).bytes()
+        return w.string(json.dumps(self.periphery))
 
     @classmethod
     def decode(cls, payload: bytes) -> HelloReply:
@@ -476,15 +507,15 @@ class HelloReply:
 
 
 @dataclass(frozen=True)
-class ReadRequest:
+class ReadRequest(Message):
     """READ: read voltage (V), raw (True: ADC codes instead of float32 S), selection."""
 
     sel: Selection
     v_read: float
     raw: bool = False
 
-    def encode(self) -> bytes:
-        return self.sel.write(Writer().pack("dB", self.v_read, self.raw)).bytes()
+    def writer(self) -> Writer:
+        return self.sel.write(Writer().pack("dB", self.v_read, self.raw))
 
     @classmethod
     def decode(cls, payload: bytes) -> ReadRequest:
@@ -496,14 +527,14 @@ class ReadRequest:
 
 
 @dataclass(frozen=True)
-class ReadReply:
+class ReadReply(Message):
     """READ reply: float32 conductances in S, or int32 codes with ``lsb`` S per code."""
 
     values: np.ndarray
     lsb: float = 0.0
 
-    def encode(self) -> bytes:
-        return Writer().pack("d", self.lsb).array(self.values).bytes()
+    def writer(self) -> Writer:
+        return Writer().pack("d", self.lsb).array(self.values)
 
     @classmethod
     def decode(cls, payload: bytes) -> ReadReply:
@@ -522,7 +553,7 @@ class ReadReply:
 
 
 @dataclass(frozen=True)
-class PulseRequest:
+class PulseRequest(Message):
     """PULSE: polarity (+1/-1), count, amplitude (V) and width (s), one value or one per device."""
 
     sel: Selection
@@ -531,10 +562,10 @@ class PulseRequest:
     width: np.ndarray
     count: int = 1
 
-    def encode(self) -> bytes:
+    def writer(self) -> Writer:
         w = self.sel.write(Writer().pack("bI", self.polarity, self.count))
         amp = np.asarray(self.amplitude, dtype="<f8").ravel()
-        return w.array(amp).array(np.asarray(self.width, dtype="<f8").ravel()).bytes()
+        return w.array(amp).array(np.asarray(self.width, dtype="<f8").ravel())
 
     @classmethod
     def decode(cls, payload: bytes) -> PulseRequest:
@@ -547,14 +578,14 @@ class PulseRequest:
 
 
 @dataclass(frozen=True)
-class PulseReply:
+class PulseReply(Message):
     """PULSE reply: number of devices pulsed and the board time the pulses took (s)."""
 
     devices: int
     duration: float
 
-    def encode(self) -> bytes:
-        return Writer().pack("Id", self.devices, self.duration).bytes()
+    def writer(self) -> Writer:
+        return Writer().pack("Id", self.devices, self.duration)
 
     @classmethod
     def decode(cls, payload: bytes) -> PulseReply:
@@ -565,16 +596,16 @@ class PulseReply:
 
 
 @dataclass(frozen=True)
-class MvmRequest:
+class MvmRequest(Message):
     """MVM: float32 input voltages (batch, n) in V; transpose drives the columns."""
 
     x: np.ndarray
     transpose: bool = False
     raw: bool = False
 
-    def encode(self) -> bytes:
+    def writer(self) -> Writer:
         w = Writer().pack("BB", self.transpose, self.raw)
-        return w.array(np.asarray(self.x, dtype="<f4")).bytes()
+        return w.array(np.asarray(self.x, dtype="<f4"))
 
     @classmethod
     def decode(cls, payload: bytes) -> MvmRequest:
@@ -586,7 +617,7 @@ class MvmRequest:
 
 
 @dataclass(frozen=True)
-class MvmReply:
+class MvmReply(Message):
     """MVM reply: float32 currents (A) or int16/int32 ADC codes with ``lsb`` A per code,
     and a bool array, True where the ADC saturated."""
 
@@ -594,10 +625,10 @@ class MvmReply:
     saturated: np.ndarray
     lsb: float = 0.0
 
-    def encode(self) -> bytes:
+    def writer(self) -> Writer:
         w = Writer().pack("d", self.lsb).array(self.values)
         w.array(np.packbits(self.saturated, axis=-1)).pack("I", self.saturated.shape[-1])
-        return w.bytes()
+        return w
 
     @classmethod
     def decode(cls, payload: bytes) -> MvmReply:
@@ -620,7 +651,7 @@ class MvmReply:
 
 
 @dataclass(frozen=True)
-class ProgramRequest:
+class ProgramRequest(Message):
     """PROGRAM: board-side write-verify of the selection to float32 ``targets`` (S) within
     ``tolerance`` (S), at most ``max_iterations`` verify rounds, verify reads at v_read (V)."""
 
@@ -630,9 +661,9 @@ class ProgramRequest:
     max_iterations: int
     v_read: float
 
-    def encode(self) -> bytes:
+    def writer(self) -> Writer:
         w = Writer().pack("dId", self.tolerance, self.max_iterations, self.v_read)
-        return self.sel.write(w).array(np.asarray(self.targets, dtype="<f4").ravel()).bytes()
+        return self.sel.write(w).array(np.asarray(self.targets, dtype="<f4").ravel())
 
     @classmethod
     def decode(cls, payload: bytes) -> ProgramRequest:
@@ -645,7 +676,7 @@ class ProgramRequest:
 
 
 @dataclass(frozen=True)
-class ProgramReply:
+class ProgramReply(Message):
     """PROGRAM reply, per selected device: converged (bool), pulses applied (u32), last
     verify read (float32 S); and the number of verify rounds run."""
 
@@ -654,9 +685,9 @@ class ProgramReply:
     g_final: np.ndarray
     iterations: int
 
-    def encode(self) -> bytes:
+    def writer(self) -> Writer:
         w = Writer().pack("I", self.iterations).array(self.converged.astype(bool))
-        return w.array(self.pulses.astype("<u4")).array(self.g_final.astype("<f4")).bytes()
+        return w.array(self.pulses.astype("<u4")).array(self.g_final.astype("<f4"))
 
     @classmethod
     def decode(cls, payload: bytes) -> ProgramReply:
@@ -673,14 +704,14 @@ class TimeOp(IntEnum):
 
 
 @dataclass(frozen=True)
-class TimeRequest:
+class TimeRequest(Message):
     """TIME: NOW asks the board clock; SLEEP waits ``dt`` s (virtual boards advance)."""
 
     op: TimeOp = TimeOp.NOW
     dt: float = 0.0
 
-    def encode(self) -> bytes:
-        return Writer().pack("Bd", self.op, self.dt).bytes()
+    def writer(self) -> Writer:
+        return Writer().pack("Bd", self.op, self.dt)
 
     @classmethod
     def decode(cls, payload: bytes) -> TimeRequest:
@@ -693,14 +724,14 @@ class TimeRequest:
 
 
 @dataclass(frozen=True)
-class TimeReply:
+class TimeReply(Message):
     """TIME reply: board time in s (float64) and whether the board clock is virtual."""
 
     now: float
     virtual: bool
 
-    def encode(self) -> bytes:
-        return Writer().pack("dB", self.now, self.virtual).bytes()
+    def writer(self) -> Writer:
+        return Writer().pack("dB", self.now, self.virtual)
 
     @classmethod
     def decode(cls, payload: bytes) -> TimeReply:
@@ -711,15 +742,15 @@ class TimeReply:
 
 
 @dataclass(frozen=True)
-class ErrorReply:
+class ErrorReply(Message):
     """ERROR: code, the request type it answers (0 if unknown) and a message."""
 
     code: ErrorCode
     request: int
     message: str
 
-    def encode(self) -> bytes:
-        return Writer().pack("HB", self.code, self.request).string(self.message).bytes()
+    def writer(self) -> Writer:
+        return Writer().pack("HB", self.code, self.request).string(self.message)
 
     @classmethod
     def decode(cls, payload: bytes) -> ErrorReply:
@@ -750,7 +781,7 @@ def request_type(request) -> MsgType:
 
 def request_frame(request, seq: int) -> bytes:
     """Frame bytes of a request message object."""
-    return encode_frame(request_type(request), seq, request.encode())
+    return request.writer().frame(request_type(request), seq)
 
 
 def decode_request(frame: Frame):
@@ -763,8 +794,8 @@ def decode_request(frame: Frame):
 def reply_frame(request_type: int, seq: int, reply) -> bytes:
     """Frame bytes of a reply (or ErrorReply) to a request of ``request_type``."""
     if isinstance(reply, ErrorReply):
-        return encode_frame(MsgType.ERROR, seq, reply.encode())
-    return encode_frame(request_type | REPLY_BIT, seq, reply.encode())
+        return reply.writer().frame(MsgType.ERROR, seq)
+    return reply.writer().frame(request_type | REPLY_BIT, seq)
 
 
 def decode_reply(request_type: int, frame: Frame):

@@ -164,6 +164,24 @@ def test_request_and_reply_frames_round_trip():
     assert exc.value.code == bp.ErrorCode.UNKNOWN_COMMAND
 
 
+@pytest.mark.parametrize("msg", MESSAGES, ids=lambda m: type(m).__name__)
+def test_writer_frame_is_the_frame_of_the_encoded_payload(msg):
+    # the one-join frame (array bytes referenced, CRC over the parts in turn) is byte for
+    # byte the frame around encode(); a non-contiguous, big-endian array is sent as LE
+    assert msg.writer().frame(0x42, 9) == bp.encode_frame(0x42, 9, msg.encode())
+    wide = np.arange(24, dtype=">f8").reshape(4, 6)[:, ::2]
+    w = bp.Writer().pack("B", 1).array(wide)
+    (frame,) = bp.FrameDecoder().feed(w.frame(0x42, 9))
+    assert frame.crc == zlib.crc32(w.bytes()) and frame.payload == w.bytes()
+    r = bp.Reader(frame.payload)
+    assert r.one("B") == 1 and _same(r.array(), wide.astype("<f8"))
+
+
+def test_frame_crc_follows_the_payload_and_is_not_compared():
+    assert bp.Frame(1, 2, b"abc").crc == zlib.crc32(b"abc")
+    assert bp.Frame(1, 2, b"abc", 5) == bp.Frame(1, 2, b"abc")
+
+
 def test_reply_conversions_to_si():
     codes = bp.ReadReply(np.array([10, -2], "<i4"), 1e-9)
     np.testing.assert_allclose(codes.conductance(), [1e-8, -2e-9], rtol=1e-6)
