@@ -50,6 +50,9 @@ class BoardCrossbar(CheckedCrossbar):
         self.info = _chip_info(self.hello, spec)
         self.clock = BoardClock(client, "virtual_time" in self.hello.capabilities)
         self._size = self.info.rows * self.info.cols
+        # MVM replies as ADC codes when the board has an ADC: what its converters produce,
+        # and half the bytes
+        self._raw_mvm = self.info.periphery.get("adc_lsb_A", 0.0) > 0
 
     def _sel(self, flat) -> bp.Selection:
         return bp.Selection.from_flat(flat, self._size)
@@ -61,9 +64,7 @@ class BoardCrossbar(CheckedCrossbar):
         self.client.pulse(self._sel(flat), polarity, amplitude, width, count)
 
     def _mvm(self, x, transpose):
-        # ADC codes when the board has an ADC: what its converters produce, and half the bytes
-        raw = self.info.periphery.get("adc_lsb_A", 0.0) > 0
-        reply = self.client.mvm(x, transpose=transpose, raw=raw)
+        reply = self.client.mvm(x, transpose=transpose, raw=self._raw_mvm)
         return reply.currents(), reply.saturated
 
     def program(

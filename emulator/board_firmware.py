@@ -221,9 +221,10 @@ class BoardFirmware:
             return bp.MvmReply(out, saturated)
         if lsb == 0.0:
             raise bp.ProtocolError(bp.ErrorCode.BAD_ARGUMENT, "this board's MVM has no ADC codes")
-        codes = np.rint(out / np.float32(lsb))
-        dtype = "<i2" if np.abs(codes).max(initial=0) < 2**15 else "<i4"
-        return bp.MvmReply(codes.astype(dtype), saturated, lsb)
+        codes = np.divide(out, np.float32(lsb))
+        np.rint(codes, out=codes)  # in place: one temporary for the whole conversion
+        peak = max(codes.max(initial=0), -codes.min(initial=0))
+        return bp.MvmReply(codes.astype("<i2" if peak < 2**15 else "<i4"), saturated, lsb)
 
     def _time(self, req: bp.TimeRequest) -> bp.TimeReply:
         if req.op == bp.TimeOp.SLEEP:

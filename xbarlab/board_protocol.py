@@ -549,7 +549,7 @@ class ReadReply(Message):
         if self.values.dtype == np.float32:
             return self.values
         # in float32, as the ADC's own code x LSB: bit-identical to the board's currents
-        return self.values.astype(np.float32) * np.float32(self.lsb)
+        return np.multiply(self.values, np.float32(self.lsb), dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -639,7 +639,7 @@ class MvmReply(Message):
         r.end()
         if packed.dtype != np.uint8 or values.ndim != 2 or packed.shape[0] != values.shape[0]:
             raise ProtocolError(ErrorCode.BAD_ARGUMENT, "MVM saturation flags do not fit")
-        saturated = np.unpackbits(packed, axis=-1, count=n).astype(bool)
+        saturated = np.unpackbits(packed, axis=-1, count=n).view(bool)  # 0/1 bytes: no copy
         return cls(values, saturated, lsb)
 
     def currents(self) -> np.ndarray:
@@ -647,7 +647,7 @@ class MvmReply(Message):
         if self.values.dtype == np.float32:
             return self.values
         # in float32, as the ADC's own code x LSB: bit-identical to the board's currents
-        return self.values.astype(np.float32) * np.float32(self.lsb)
+        return np.multiply(self.values, np.float32(self.lsb), dtype=np.float32)
 
 
 @dataclass(frozen=True)
