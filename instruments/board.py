@@ -29,6 +29,9 @@ _RETRYABLE = {bp.ErrorCode.BAD_CRC, bp.ErrorCode.BAD_FRAME, bp.ErrorCode.BUSY}
 #: s of silence after garbage that mean the reply was lost (a 16-byte header at 9600 baud
 #: takes 17 ms)
 _QUIET_S = 0.05
+#: s a read may outlast the reply deadline: the port's timeout is set again only when it
+#: is off by more (pyserial reconfigures the port on every timeout change)
+_TIMEOUT_SLACK_S = 1e-3
 
 
 class BoardError(InstrumentError):
@@ -163,6 +166,7 @@ class BoardClient:
         A reply whose header is garbled cannot be told from line noise: once garbage
         was seen, a quiet line for _QUIET_S means the reply was lost, so resend.
         """
+        port, decoder = self._port, self._decoder
         deadline = time.monotonic() + timeout
         garbled = False
         while True:
@@ -170,12 +174,12 @@ class BoardClient:
             if left <= 0:
                 raise _Retry(f"no reply within {timeout:g} s")
             wait = min(left, _QUIET_S) if garbled else left
-            if self._port.timeout != wait:
-                self._port.timeout = wait
-            data = self._port.read(self._decoder.wanted)
+            if abs(port.timeout - wait) > _TIMEOUT_SLACK_S:
+                port.timeout = wait
+            data = port.read(decoder.wanted)
             if not data and garbled:
                 raise _Retry("corrupt reply (garbled frame header)")
-            for item in self._decoder.feed(data):
+            for item in decoder.feed(data):
                 if isinstance(item, bp.DecodeError):
                     if item.seq == seq:
                         raise _Retry(f"corrupt reply ({item.detail})")
