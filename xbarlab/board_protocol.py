@@ -24,6 +24,7 @@ Frame layout (all integers little-endian)::
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import struct
@@ -218,6 +219,12 @@ _CODES = {dt: code for code, dt in DTYPES.items()}
 MAX_NDIM = 4
 
 
+@functools.lru_cache(maxsize=64)
+def _le(fmt: str) -> struct.Struct:
+    """The little-endian Struct of a field format, compiled once (messages reuse a few)."""
+    return struct.Struct("<" + fmt)
+
+
 class Writer:
     """Builds a payload from scalars, strings and arrays.
 
@@ -229,7 +236,7 @@ class Writer:
         self._parts: list[bytes | memoryview] = []
 
     def pack(self, fmt: str, *values) -> Writer:
-        self._parts.append(struct.pack("<" + fmt, *values))
+        self._parts.append(_le(fmt).pack(*values))
         return self
 
     def string(self, text: str) -> Writer:
@@ -272,7 +279,7 @@ class Reader:
         raise ProtocolError(ErrorCode.BAD_ARGUMENT, f"malformed payload: {what}")
 
     def unpack(self, fmt: str) -> tuple:
-        st = struct.Struct("<" + fmt)
+        st = _le(fmt)
         if self._pos + st.size > len(self._data):
             self._fail(f"{st.size} bytes needed at offset {self._pos}")
         values = st.unpack_from(self._data, self._pos)
