@@ -25,6 +25,7 @@ from PyQt5.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QStackedWidget,
     QTabWidget,
@@ -144,6 +145,8 @@ class MainWindow(QMainWindow):
         self.abort_button = QPushButton("Abort")
         self.progress = QProgressBar()
         self.state_label = QLabel("idle")
+        # a changing message must not re-lay out the window (and re-draw every plot's axes)
+        self.state_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         buttons = QHBoxLayout()
         for b in (self.pause_button, self.resume_button, self.abort_button):
             buttons.addWidget(b)
