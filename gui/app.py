@@ -151,6 +151,7 @@ class MainWindow(QMainWindow):
         for b in (self.pause_button, self.resume_button, self.abort_button):
             buttons.addWidget(b)
         box = QWidget()
+        box.setMinimumWidth(360)  # the forms' labels and fields fit without scrolling sideways
         box.setMaximumWidth(400)
         lay = QVBoxLayout(box)
         lay.addWidget(self.procedure_box)
