@@ -377,4 +377,7 @@ def _kernel_array(a, dtype) -> np.ndarray:
     bytes from a socket) is a type of its own: passing one would compile every kernel a
     second time, for seconds, in the middle of a request.
     """
+    if isinstance(a, np.ndarray) and a.dtype == dtype and a.flags.c_contiguous:
+        if a.flags.writeable:
+            return a  # the usual case, checked without np.require's overhead
     return np.require(a, dtype, ["C", "W"])

@@ -7,6 +7,7 @@ the value, and the device state is untouched. Validators raise; they never clamp
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 
@@ -17,6 +18,16 @@ from xbarlab.errors import ConfigError, SafetyError
 #: float32 arrays from this size on are checked by one compiled pass (xbarlab.magnitude);
 #: below it numpy's two reductions cost less than the call
 _COMPILED_PEAK_MIN = 256
+_F32 = np.dtype(np.float32)
+
+
+@functools.cache
+def _peak_magnitude():
+    """xbarlab.magnitude.peak_magnitude, imported on first use: importing the core must
+    not load numba."""
+    from xbarlab.magnitude import peak_magnitude
+
+    return peak_magnitude
 
 
 @dataclass(frozen=True)
@@ -107,21 +118,19 @@ class SafetyLimits:
         v = np.asarray(voltage)
         if v.size == 0:
             return
-        kind = v.dtype.kind
-        if kind not in "fiu":
-            raise ConfigError(f"{what} must be numbers in V, got dtype {v.dtype}")
-        if v.dtype == np.float32 and v.flags.c_contiguous and v.size >= _COMPILED_PEAK_MIN:
-            from xbarlab.magnitude import peak_magnitude
-
-            peak = peak_magnitude(v)
+        dtype = v.dtype
+        if dtype.kind not in "fiu":
+            raise ConfigError(f"{what} must be numbers in V, got dtype {dtype}")
+        if dtype == _F32 and v.size >= _COMPILED_PEAK_MIN and v.flags.c_contiguous:
+            peak = _peak_magnitude()(v)
         else:
             peak = max(float(v.max()), -float(v.min()))
         if not math.isfinite(peak):
             raise ConfigError(f"{what} must be finite; the input holds NaN or infinity")
         # compare at the input's precision: 0.3 V in float32 is 0.30000001
         limit = self.max_read_voltage
-        if kind == "f":
-            limit = float(v.dtype.type(limit))
+        if dtype.kind == "f":
+            limit = float(dtype.type(limit))
         if peak > limit:
             raise SafetyError("max_read_voltage", peak, self.max_read_voltage, "V", what)
 
