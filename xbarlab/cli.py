@@ -587,5 +587,10 @@ def train_cmd(mode, spec, epochs, hidden, seed, store_path, as_json):
         )
 
 
+@main.group()
+def calibrate():
+    """Calibrate a chip: readout gain/offset, drift compensation, emulator fitting."""
+
+
 if __name__ == "__main__":
     main()
