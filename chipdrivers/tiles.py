@@ -86,6 +86,10 @@ class AnalogTile:
         Vector repetitions bound management needed in the last call.
     report : ProgramReport or None
         Outcome of the last :meth:`program`.
+    output_scale : numpy.ndarray or None
+        Per-output factor (out,) that the tile applies as ``diag(output_scale) @ W``
+        (forward outputs, backward inputs), e.g. drift compensation; None: 1.
+        :meth:`set_output_scale` sets it; :meth:`program` clears it.
     """
 
     def __init__(
@@ -147,6 +151,10 @@ class AnalogTile:
         self._blocks: list[Block] = []
         self._forward_takes: list[tuple[Block, partial]] = []
         self._owned: list[Crossbar] = []
+        # (array, transpose) -> (scale, offset) of each raw output current, see
+        # set_readout_correction
+        self._readout_fix: dict[tuple[int, bool], tuple[np.ndarray, np.ndarray]] = {}
+        self.output_scale: np.ndarray | None = None
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -220,6 +228,50 @@ class AnalogTile:
             scales = np.maximum(np.round(scales * levels), 1) / levels
         return scales.astype(np.float32)
 
+    # -- run-time corrections -----------------------------------------------------------
+    def set_readout_correction(self, array: int, transpose: bool, scale, offset) -> None:
+        """Correct each raw output current of one array and direction as ``I * scale + offset``.
+
+        Readout calibration (xbarlab.calibration.readout) estimates them; the tile applies
+        them to the chip's currents before pairing and bound management, so every
+        physical output is corrected with its own gain and offset.
+
+        array: index into ``arrays``; transpose: the direction (False: forward, column
+        outputs; True: transposed, row outputs); scale: dimensionless, offset: A, each
+        finite with shape (n_outputs,) of that direction (``info.mvm_shape``).
+        """
+        if not (int(array) == array and 0 <= array < len(self.arrays)):
+            raise ConfigError(f"array must be in 0..{len(self.arrays) - 1}, got {array!r}")
+        n = self.info.mvm_shape[0] if transpose else self.info.mvm_shape[1]
+        fix = tuple(np.asarray(v, dtype=np.float32) for v in (scale, offset))
+        for name, v in zip(("scale", "offset"), fix, strict=True):
+            if v.shape != (n,) or not np.all(np.isfinite(v)):
+                raise ConfigError(
+                    f"readout correction {name} must be finite with shape ({n},) for "
+                    f"transpose={bool(transpose)}, got shape {v.shape}"
+                )
+        self._readout_fix[(int(array), bool(transpose))] = fix
+
+    def clear_readout_correction(self) -> None:
+        """Use the chip's currents as they come (no readout correction)."""
+        self._readout_fix = {}
+
+    def set_output_scale(self, scale) -> None:
+        """Scale the held weights per output: W -> diag(scale) @ W at run time.
+
+        scale: a number or an (out,) array, finite and > 0 (dimensionless), or None for
+        no scaling. Drift compensation sets it to undo the conductance decay since
+        programming; programming new weights clears it.
+        """
+        self._check_programmed()
+        if scale is None:
+            self.output_scale = None
+            return
+        s = np.broadcast_to(np.asarray(scale, dtype=np.float32), (self.shape[0],))
+        if not np.all(np.isfinite(s) & (s > 0)):
+            raise ConfigError(f"output scale must be finite and > 0, got {scale!r}")
+        self.output_scale = s.copy()
+
     # -- programming --------------------------------------------------------------------
     def program(
         self,
@@ -269,6 +321,7 @@ class AnalogTile:
                 "weight_scale"
             )
         self.shape = (int(w.shape[0]), int(w.shape[1]))
+        self.output_scale = None
         self._blocks = plan_layout(
             self.shape, self.info.rows, self.info.cols, self.pairs_per_weight
         )
@@ -358,7 +411,7 @@ class AnalogTile:
             u, norm = normalise(
                 x[:, block.row0 : block.row1], self.v_full_scale, self.info.rows, "forward"
             )
-            g, s = self._measure(self.arrays[block.array], u, False, take)
+            g, s = self._measure(block.array, u, False, take)
             for seg in block.segments:
                 k = slice(seg.s0, seg.s0 + seg.size)
                 f = norm * self._out_scale[seg.pair]
@@ -370,6 +423,8 @@ class AnalogTile:
                 if s is not None:
                     self.last_saturated += int(np.count_nonzero(s[:, k]))
         y = np.ascontiguousarray(y)  # a view of the chip's output when it has spare columns
+        if self.output_scale is not None:
+            y *= self.output_scale
         return y[0] if single else y
 
     def backward(self, d) -> np.ndarray:
@@ -380,6 +435,8 @@ class AnalogTile:
         if "mvm_transpose" not in self.info.capabilities:
             raise ConfigError(f"{self.info.backend!r} has no transposed MVM (mvm_transpose)")
         d, single = self._batch(d, 0, "backward")
+        if self.output_scale is not None:
+            d = d * self.output_scale
         out = np.zeros((d.shape[0], self.shape[1]), dtype=np.float32)
         self.last_retries = self.last_saturated = 0
         half = self.info.cols // 2
@@ -392,7 +449,7 @@ class AnalogTile:
                 u[:, seg.s0 : seg.s0 + seg.size] = v
                 if not self.differential:
                     u[:, half + seg.s0 : half + seg.s0 + seg.size] = -v
-                g, s = self._measure(self.arrays[block.array], u, True, take)
+                g, s = self._measure(block.array, u, True, take)
                 f = norm[:, None] * self._out_scale[seg.pair]
                 out[:, block.row0 : block.row1] += g * f
                 if s is not None:
@@ -407,19 +464,22 @@ class AnalogTile:
         both = None if sat is None else sat[:, :m] | sat[:, h : h + m]
         return cur[:, :m] - cur[:, h : h + m], both
 
-    def _measure(self, xbar: Crossbar, u: np.ndarray, transpose: bool, take):
+    def _measure(self, array: int, u: np.ndarray, transpose: bool, take):
         """Output currents in A at the applied scale, with bound management.
 
-        u: (n, inputs) float32 voltages, |u| <= v_full_scale; take(currents, saturated)
+        array: index of the array; its readout correction, if any, is applied to the raw
+        currents. u: (n, inputs) float32 voltages, |u| <= v_full_scale; take(currents, saturated)
         picks (and pairs) the used outputs. Vectors with a saturated output are repeated
         at the next smaller input scale c; each saturated output takes the value of that
         repetition divided by c, so every output is in units of the full input scale.
         Saturation flags are None when nothing saturated (or the readout has no ADC range).
         """
+        xbar = self.arrays[array]
+        fix = self._readout_fix.get((array, transpose))
         if not self._can_saturate:
-            return take(xbar.mvm(u, transpose=transpose), None)
+            return take(_corrected(xbar.mvm(u, transpose=transpose), fix), None)
         cur, s = xbar.mvm(u, transpose=transpose, return_saturation=True)
-        g, s = take(cur, s)
+        g, s = take(_corrected(cur, fix), s)
         if not s.any():  # the usual case, one flat check
             return g, None
         todo = np.flatnonzero(s.any(axis=1))
@@ -428,7 +488,7 @@ class AnalogTile:
                 break
             self.last_retries += int(todo.size)
             cur2, s2 = xbar.mvm(u[todo] * c, transpose=transpose, return_saturation=True)
-            g2, s2 = take(cur2, s2)
+            g2, s2 = take(_corrected(cur2, fix), s2)
             was = s[todo]
             g[todo] = np.where(was, g2 / c, g[todo])
             s[todo] = was & s2
@@ -455,6 +515,13 @@ class AnalogTile:
 def _dac_range(info) -> float:
     """DAC full scale in V from the chip's description, else its read voltage."""
     return float(info.periphery.get("dac_range_V", info.v_read))
+
+
+def _corrected(cur: np.ndarray, fix: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """Raw currents (A) with a readout correction (scale, offset) applied, if any."""
+    if fix is None:
+        return cur
+    return cur * fix[0] + fix[1]
 
 
 def _first(cur: np.ndarray, sat: np.ndarray | None, n: int):
