@@ -91,3 +91,14 @@ def test_a_run_without_characterisation_children_is_refused(tmp_path):
         rid = store.create_run("campaign", {}, backend="emulator:pcm", chip_info={})
         with pytest.raises(ConfigError, match="no completed 'pulse-response'"):
             fit_run(store, rid)
+
+
+def test_the_report_writes_one_png_per_law(fitted, tmp_path):
+    from PyQt5.QtGui import QImage
+
+    from xbarlab.calibration.report import write_report
+
+    paths = write_report(fitted[0].laws, tmp_path / "report")
+    assert sorted(p.name for p in paths) == ["nu.png", "nu_std.png", "q_s.png", "set_increment.png"]
+    image = QImage(str(paths[0]))
+    assert image.width() == 640 and image.height() > 100
