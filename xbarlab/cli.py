@@ -592,5 +592,62 @@ def calibrate():
     """Calibrate a chip: readout gain/offset, drift compensation, emulator fitting."""
 
 
+@calibrate.command("characterize")
+@click.option("--backend", "spec", required=True, help="Backend spec of the chip to measure.")
+@_store_option
+@_json_option
+@_friendly_errors
+def calibrate_characterize(spec: str, store_path: str, as_json: bool):
+    """Run the characterisation campaign (pulse-response, drift) for `calibrate fit`."""
+    from xbarlab.calibration.fit import CHARACTERIZE
+    from xbarlab.chipdrivers import open_crossbar
+    from xbarlab.procedures.campaign import Campaign
+
+    campaign = Campaign(CHARACTERIZE)
+    with open_crossbar(spec) as xbar:
+        campaign.check(xbar.info)
+        _run_job(lambda runner: campaign.run(runner, xbar, backend=spec), store_path, as_json)
+
+
+@calibrate.command("fit")
+@click.argument("run_id")
+@click.option(
+    "--out", required=True, type=click.Path(dir_okay=False), help="Preset JSON file to write."
+)
+@click.option(
+    "--report",
+    "report_dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Directory for one PNG per fitted law.",
+)
+@_store_option
+@_json_option
+@_friendly_errors
+def calibrate_fit(run_id: str, out: str, report_dir: str | None, store_path: str, as_json: bool):
+    """Fit the emulator's PCM laws to characterisation run RUN_ID; write a preset.
+
+    Use the preset as `emulator:pcm?preset=PRESET.json`.
+    """
+    from xbarlab.calibration.fit import fit_run
+
+    with _open_store(store_path) as store:
+        result = fit_run(store, run_id)
+    result.params.save(out)
+    pngs = []
+    if report_dir:
+        from xbarlab.calibration.report import write_report
+
+        pngs = [str(p) for p in write_report(result.laws, report_dir)]
+    if as_json:
+        click.echo(json.dumps({"preset": out, "fitted": result.fitted, "report": pngs}))
+        return
+    click.echo(f"preset written to {out}; use it as emulator:pcm?preset={out}")
+    for name, value in result.fitted.items():
+        click.echo(f"  {name} = {value:.4g}")
+    for png in pngs:
+        click.echo(f"  report: {png}")
+
+
 if __name__ == "__main__":
     main()
