@@ -175,13 +175,18 @@ def _line_fit(x: np.ndarray, y: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray,
     return slope, my - slope * mx
 
 
-def mvm_error(tile, x: np.ndarray, repeats: int = 1, read_repeats: int = 64) -> float:
+def held_weights(tile, read_repeats: int = 64) -> np.ndarray:
+    """The weights (out, in) the tile's devices hold now, averaged over ``read_repeats`` reads."""
+    return np.mean([tile.read_weights() for _ in range(read_repeats)], axis=0)
+
+
+def mvm_error(tile, x: np.ndarray, repeats: int = 1, weights=None) -> float:
     """Relative RMS error of tile.forward(x), averaged over ``repeats`` calls, against the
-    ideal X @ W_hat.T, W_hat the held weights averaged over ``read_repeats`` reads.
+    ideal X @ W.T; W: ``weights``, or by default the held weights (:func:`held_weights`).
 
     Averaging removes the random part of the error (read and output noise), leaving the
     systematic part that calibration addresses."""
-    w = np.mean([tile.read_weights() for _ in range(read_repeats)], axis=0)
+    w = held_weights(tile) if weights is None else weights
     y = np.mean([tile.forward(x) for _ in range(repeats)], axis=0)
     ideal = x @ w.T
     return float(np.sqrt(np.mean((y - ideal) ** 2) / np.mean(ideal**2)))
