@@ -81,3 +81,45 @@ def compensate(tile, ref: DriftReference, mode: str = "global", *, repeats: int 
 def _outputs(tile, x: np.ndarray, repeats: int) -> np.ndarray:
     """The tile's forward outputs for x, averaged over ``repeats`` passes."""
     return np.mean([tile.forward(x) for _ in range(repeats)], axis=0, dtype=np.float64)
+
+
+def run_drift(spec: str, *, after: float = 86400.0, mode: str = "global", seed: int = 0) -> dict:
+    """Program random weights on the chip ``spec``, wait ``after`` seconds (virtual time on
+    an emulator), compensate, and report the MVM error against the programmed weights.
+
+    after: time since programming in s, > 0. Returns a JSON-ready summary with
+    ``error_before`` (uncompensated), ``error_after`` and the ``factor``(s).
+    """
+    from xbarlab.calibration.readout import held_weights, mvm_error
+    from xbarlab.chipdrivers.factory import open_crossbar
+    from xbarlab.chipdrivers.tiles import AnalogTile
+
+    if not (np.isfinite(after) and after > 0):
+        raise ConfigError(f"after must be > 0 (s since programming), got {after!r}")
+    if mode not in MODES:
+        raise ConfigError(
+            f"drift compensation mode must be one of {', '.join(MODES)}, got {mode!r}"
+        )
+    rng = np.random.default_rng(seed)
+    with open_crossbar(spec) as xbar:
+        tile = AnalogTile([xbar])
+        n_in = xbar.info.rows
+        tile.program(
+            rng.uniform(-1, 1, (xbar.info.mvm_shape[1] // (1 if tile.differential else 2), n_in))
+        )
+        x = rng.uniform(-1, 1, (200, n_in))
+        ref = measure_reference(tile, seed=seed)
+        w_prog = held_weights(tile)
+        xbar.clock.sleep(after)
+        before = mvm_error(tile, x, 4, w_prog)
+        factor = compensate(tile, ref, mode)
+        error_after = mvm_error(tile, x, 4, w_prog)
+    return {
+        "backend": spec,
+        "mode": mode,
+        "after_s": after,
+        "error_before": before,
+        "error_after": error_after,
+        "ratio": error_after / before,
+        "factor": factor if mode == "global" else np.asarray(factor).tolist(),
+    }

@@ -592,6 +592,65 @@ def calibrate():
     """Calibrate a chip: readout gain/offset, drift compensation, emulator fitting."""
 
 
+@calibrate.command("readout")
+@click.option("--backend", "spec", required=True, help="Backend spec of the chip to calibrate.")
+@click.option(
+    "--out",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Readout calibration file (JSON) to write.",
+)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@_json_option
+@_friendly_errors
+def calibrate_readout_cmd(spec: str, out: str | None, seed: int, as_json: bool):
+    """Estimate each output's readout gain and offset; report the MVM error it removes.
+
+    Reprograms the whole array: run it before deploying weights.
+    """
+    from xbarlab.calibration.readout import run_readout
+
+    result = run_readout(spec, seed=seed, out=out)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(
+        f"readout calibration of {spec}: MVM error {result['error_before']:.2%} -> "
+        f"{result['error_after']:.2%} ({result['reduction']:.1f}x)"
+    )
+    if result["file"]:
+        click.echo(f"  written to {result['file']}")
+
+
+@calibrate.command("drift")
+@click.option("--backend", "spec", required=True, help="Backend spec of the chip.")
+@click.option(
+    "--after",
+    type=click.FloatRange(min=0, min_open=True),
+    default=86400.0,
+    show_default=True,
+    help="Time since programming in s (virtual on an emulator).",
+)
+@click.option(
+    "--mode", type=click.Choice(["global", "column"]), default="global", show_default=True
+)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@_json_option
+@_friendly_errors
+def calibrate_drift_cmd(spec: str, after: float, mode: str, seed: int, as_json: bool):
+    """Program random weights, wait AFTER seconds, compensate drift; report the MVM error."""
+    from xbarlab.calibration.drift import run_drift
+
+    result = run_drift(spec, after=after, mode=mode, seed=seed)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(
+        f"drift compensation ({mode}) of {spec} after {after:g} s: MVM error "
+        f"{result['error_before']:.2%} -> {result['error_after']:.2%}"
+    )
+
+
 @calibrate.command("characterize")
 @click.option("--backend", "spec", required=True, help="Backend spec of the chip to measure.")
 @_store_option
