@@ -18,9 +18,10 @@ What is fitted and how
   plateaus (the published clamped law), chosen by BIC. The clamp bounds are the fitted
   curve's extremes over the measured levels: the law is not extrapolated. The std is
   corrected for the fit noise that read noise adds to every device's nu.
-- Q_s versus G: the read noise is the residual of every device's drift fit; its expected
-  square is Q_s^2 sum_k w_k^2 (1 - h_kk) (w_k the noise growth at read k, h the hat
-  matrix), so Q_s per level is exact in expectation; then a power law in G/g_max.
+- Q_s versus G: the read noise is the relative residual G/G_fit - 1 of every device's
+  drift fit; its expected square is about Q_s^2 sum_k w_k^2 (1 - h_kk) (w_k the noise
+  growth at read k, h the hat matrix), which gives Q_s per level; then a power law in
+  G/g_max. At the lowest level (tens of percent of noise) it reads high.
 - Stuck fractions: devices already above g_max/2 right after the RESET (stuck SET), and
   devices that rose by less than 5% of g_max over all SET pulses (stuck RESET).
 """
