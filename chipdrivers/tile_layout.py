@@ -118,3 +118,22 @@ def open_arrays(spec: str, shapes, pairs_per_weight: int = 1) -> list[list[Cross
         raise
     starts = np.cumsum([0, *counts])
     return [opened[a:b] for a, b in zip(starts[:-1], starts[1:], strict=True)]
+
+
+class OwnedArrays:
+    """Closes the crossbars an object opened itself (its ``_owned`` list), on ``close()``
+    and on leaving a ``with`` block; crossbars a caller passed in stay the caller's."""
+
+    _owned: list[Crossbar]
+
+    def close(self) -> None:
+        """Close the arrays opened from a spec (idempotent)."""
+        for a in self._owned:
+            a.close()
+        self._owned = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -36,7 +36,7 @@ import numpy as np
 
 from xbarlab.chipdrivers.crossbar import Crossbar
 from xbarlab.chipdrivers.programming import program_iterative
-from xbarlab.chipdrivers.tile_layout import arrays_needed, open_arrays, plan_layout
+from xbarlab.chipdrivers.tile_layout import OwnedArrays, arrays_needed, open_arrays, plan_layout
 from xbarlab.chipdrivers.tiles import AnalogTile
 from xbarlab.errors import ConfigError
 from xbarlab.procedures.pulse_response import increment_table
@@ -235,7 +235,7 @@ class _Layer:
         return done
 
 
-class MixedPrecisionTrainer:
+class MixedPrecisionTrainer(OwnedArrays):
     """Train an MLP whose weight layers are AnalogTiles, updating the chip by SET pulses.
 
     Parameters
@@ -475,18 +475,6 @@ class MixedPrecisionTrainer:
             "g_scale_S": [s.tile.g_scale for s in self.layers],
             "characterisation": self.characterisation,
         }
-
-    def close(self) -> None:
-        """Close the arrays the trainer opened from a spec."""
-        for a in self._owned:
-            a.close()
-        self._owned = []
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def _check(ok: bool, name: str, value, allowed: str) -> None:

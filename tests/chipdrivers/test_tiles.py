@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from xbarlab.chipdrivers import open_crossbar
-from xbarlab.chipdrivers.tiles import AnalogTile, arrays_needed, core_spec, plan_layout
+from xbarlab.chipdrivers.tile_layout import arrays_needed, core_spec, plan_layout
+from xbarlab.chipdrivers.tiles import AnalogTile
 from xbarlab.errors import ConfigError
 
 IDEAL = "emulator:pcm?rows=64&cols=64&seed=1&periphery=ideal&device_noise=0&preset=ideal"
