@@ -14,7 +14,8 @@ at most the record in flight and the file stays consistent.
 
 Record values are numpy arrays, stored as ``.npy`` bytes (``allow_pickle=False``
 both ways: a store never executes code when read), or JSON-able values
-(numbers, strings, lists, dicts; numpy scalars become Python numbers).
+(numbers, strings, lists, dicts; numpy scalars become Python numbers); the encoding
+and its checks live in :mod:`xbarlab.store_values`.
 :func:`export_hdf5` writes a run, with its campaign children, to HDF5.
 """
 
@@ -22,10 +23,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import io
 import json
 import os
-import reprlib
 import secrets
 import sqlite3
 import threading
@@ -41,6 +40,7 @@ import numpy as np
 from xbarlab import __version__
 from xbarlab.errors import ConfigError
 from xbarlab.hdf5_export import export_hdf5
+from xbarlab.store_values import decode, encode_fields, to_json
 
 __all__ = ["DEFAULT_STORE", "STATUSES", "RunInfo", "RunStore", "StoredRecord", "export_hdf5"]
 
@@ -114,52 +114,6 @@ class StoredRecord:
     step_id: str
     time: float
     data: dict[str, Any]
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON-able")
-
-
-def _to_json(what: str, value: Any) -> str:
-    """JSON text of ``value``; ConfigError naming ``what`` if it is not JSON-able."""
-    try:
-        return json.dumps(value, default=_json_default)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(
-            f"{what} = {reprlib.repr(value)} cannot be stored ({exc}): use a numpy array "
-            "(top-level record fields only) or numbers, strings, lists and dicts"
-        ) from None
-
-
-def _encode(name: Any, value: Any) -> tuple[str, str | bytes]:
-    """(kind, stored value) of one record field: ``.npy`` bytes or JSON text."""
-    if not isinstance(name, str) or not name or "/" in name:
-        raise ConfigError(f"record field name {name!r} must be a non-empty string without '/'")
-    if not isinstance(value, np.ndarray):
-        return "json", _to_json(f"record field {name!r}", value)
-    if value.dtype.hasobject:
-        raise ConfigError(
-            f"record field {name!r} is an array of dtype {value.dtype} (Python objects), "
-            "which cannot be stored without pickle; convert it to a numeric, bool or string array"
-        )
-    buf = io.BytesIO()
-    np.save(buf, value, allow_pickle=False)
-    return "npy", buf.getvalue()
-
-
-def _encode_fields(data: Mapping[str, Any]) -> list[tuple[int, str, str, str | bytes]]:
-    """(position, name, kind, stored value) of every field, all checked before any write."""
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"record data must be a mapping of field names, not {type(data)}")
-    return [(pos, name, *_encode(name, v)) for pos, (name, v) in enumerate(data.items())]
-
-
-def _decode(kind: str, value: str | bytes) -> Any:
-    if kind == "npy":
-        return np.load(io.BytesIO(value), allow_pickle=False)
-    return json.loads(value)
 
 
 def _describe_file(path: Path) -> str:
@@ -299,8 +253,8 @@ class RunStore:
         if seed is not None and not isinstance(seed, (int, np.integer)):
             raise ConfigError(f"seed = {seed!r} must be an integer or None")
         seed, backend = (None if seed is None else int(seed)), str(backend)
-        params = _to_json("parameters", dict(parameters))
-        chip = _to_json("chip_info", dict(chip_info or {}))
+        params = to_json("parameters", dict(parameters))
+        chip = to_json("chip_info", dict(chip_info or {}))
         parent = self._resolve(parent) if parent is not None else None
         with self._transaction() as conn:
             started = time.time()
@@ -346,7 +300,7 @@ class RunStore:
         """
         if not isinstance(step_id, str) or not step_id:
             raise ConfigError(f"step id {step_id!r} must be a non-empty string")
-        fields = _encode_fields(data)
+        fields = encode_fields(data)
         if chip_state is not None:
             key, blob = chip_state
             if not isinstance(key, str) or not key or not isinstance(blob, (bytes, bytearray)):
@@ -414,7 +368,7 @@ class RunStore:
             if not out or out[-1].seq != seq:
                 out.append(StoredRecord(seq, step, stamp, {}))
             if name is not None:
-                out[-1].data[name] = _decode(kind, value)
+                out[-1].data[name] = decode(kind, value)
         return out
 
     def arrays(self, run_id: str, name: str) -> np.ndarray:
@@ -436,7 +390,7 @@ class RunStore:
             raise ConfigError(
                 f"no record of run {run_id} has a field {name!r}; fields: {', '.join(names) or '-'}"
             )
-        values = [np.asarray(_decode(kind, value)) for kind, value, _ in rows]
+        values = [np.asarray(decode(kind, value)) for kind, value, _ in rows]
         odd = next((i for i, v in enumerate(values) if v.shape != values[0].shape), None)
         if odd is not None:
             raise ConfigError(
@@ -463,7 +417,7 @@ class RunStore:
         if status not in STATUSES:
             raise ConfigError(f"status {status!r} is not one of {', '.join(STATUSES)}")
         ended = time.time() if status in TERMINAL_STATUSES else None
-        summary_json = None if summary is None else _to_json("summary", dict(summary))
+        summary_json = None if summary is None else to_json("summary", dict(summary))
         run_id = self._resolve(run_id)
         with self._transaction() as conn:
             conn.execute(
