@@ -26,7 +26,7 @@ import numpy as np
 
 from xbarlab.chipdrivers.crossbar import Crossbar
 from xbarlab.chipdrivers.programming import program_iterative
-from xbarlab.chipdrivers.tile_layout import open_arrays
+from xbarlab.chipdrivers.tile_layout import OwnedArrays, open_arrays
 from xbarlab.chipdrivers.tiles import AnalogTile
 from xbarlab.errors import ConfigError
 from xbarlab.training.data import Dataset
@@ -105,7 +105,7 @@ def train_hwa(
 
 
 @dataclass
-class DeployedModel:
+class DeployedModel(OwnedArrays):
     """A network whose weight layers are programmed on analog tiles.
 
     model: the network (AnalogLinear in place of each Linear); tiles: one per weight
@@ -148,16 +148,14 @@ class DeployedModel:
             layer.gain = 1.0 / f if enabled else 1.0
         return factors
 
-    def close(self) -> None:
-        for xbar in self.crossbars:
-            xbar.close()
-        self.crossbars = []
+    @property
+    def _owned(self) -> list[Crossbar]:
+        """What OwnedArrays closes: the arrays deploy opened."""
+        return self.crossbars
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+    @_owned.setter
+    def _owned(self, arrays: list[Crossbar]) -> None:
+        self.crossbars = arrays
 
 
 def deploy(
