@@ -31,6 +31,7 @@ CAPABILITIES = {
     "unipolar": "pulse polarity is ignored (switching is thermal, e.g. PCM)",
     "virtual_time": "the clock is virtual: sleep returns at once",
     "state": "save_state() -> bytes and load_state(bytes) keep and restore the full chip state",
+    "logic": "in-memory Boolean logic: logic(op, row_a, row_b) senses two rows at once",
 }
 
 

@@ -10,6 +10,7 @@ the emulated chip the way a real chip keeps its state physically.
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import zipfile
@@ -24,8 +25,13 @@ from xbarlab.emulator.board_firmware import chip_description
 from xbarlab.errors import ConfigError, SpecError
 from xbarlab.limits import SafetyLimits
 
-#: technologies the emulator offers, with their defaults
-TECHNOLOGIES = ("pcm",)
+#: technologies the emulator offers: name -> (module, opener). Each opener takes the
+#: parsed Spec; its module is imported on first use (pcm lives here).
+TECHNOLOGIES = {
+    "pcm": ("xbarlab.chipdrivers.emulated", "open_pcm"),
+    "rram": ("xbarlab.chipdrivers.emulated_rram", "open_rram"),
+    "mram": ("xbarlab.chipdrivers.emulated_mram", "open_mram"),
+}
 _SHAPE_DEFAULT = 256
 _MAX_SIDE = 16384
 _MAX_DEVICES = 1 << 26  # 64 M devices, about 2.4 GB of state
@@ -140,13 +146,19 @@ def _chip_info(chip: PCMArray, spec: str, limits: SafetyLimits) -> ChipInfo:
     )
 
 
-def open_emulator(spec: Spec) -> EmulatedCrossbar:
-    """Opener registered for the ``emulator:`` scheme."""
+def open_emulator(spec: Spec):
+    """Opener registered for the ``emulator:`` scheme: dispatch on the technology."""
     if spec.target not in TECHNOLOGIES:
         raise SpecError(
             f"unknown emulated technology {spec.target!r} in {spec.text!r}; "
             f"valid: {', '.join(TECHNOLOGIES)}"
         )
+    module, name = TECHNOLOGIES[spec.target]
+    return getattr(importlib.import_module(module), name)(spec)
+
+
+def open_pcm(spec: Spec) -> EmulatedCrossbar:
+    """``emulator:pcm?...``: the PCM array of :mod:`xbarlab.emulator.pcm`."""
     params = dict(spec.params)
     valid = (
         "rows",
