@@ -1,15 +1,13 @@
-"""Drift compensation: undo the conductance decay of programmed weights at run time.
+"""Drift compensation on tiles: undo the conductance decay of programmed weights at run time.
 
 PCM conductances drift as G(t) = G_prog (t/t0)^-nu, so a tile's outputs shrink
-with time since programming. Right after programming, a fixed set of reference
-inputs (the all-ones vector and seeded random +-1 vectors, weight units) is run
-through the tile and the outputs Y0 are kept (:func:`measure_reference`). Later
-the same inputs give Y(t), and a least-squares factor ``a`` that maps Y(t) back
-to Y0 is set as the tile's output scale (:func:`compensate`):
-
-- global: one factor per tile, ``a = sum(Y0 Y) / sum(Y Y)`` over all outputs;
-- per column: one factor per logical output j, the same sum over the inputs only
-  (corrects outputs whose devices drift faster or slower than the average).
+with time since programming. Right after programming, the reference inputs of
+:mod:`xbarlab.chipdrivers.drift_reference` (weight units) are run through the tile
+and the outputs Y0 are kept (:func:`measure_reference`). Later the same inputs give
+Y(t), and the least-squares factor(s) mapping Y(t) back to Y0, global (one per tile)
+or per column (one per logical output), become the tile's output scale
+(:func:`compensate`). The ``drift-compensation`` procedure measures the same factors
+on a raw array.
 """
 
 from __future__ import annotations
@@ -18,10 +16,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from xbarlab.chipdrivers.drift_reference import (
+    MODES,
+    check_mode,
+    drift_factors,
+    reference_inputs,
+)
 from xbarlab.errors import ConfigError
 
-#: ways to compensate
-MODES = ("global", "column")
+__all__ = ["MODES", "DriftReference", "measure_reference", "compensate", "run_drift"]
 
 
 @dataclass(frozen=True)
@@ -40,12 +43,9 @@ def measure_reference(tile, *, n_ref: int = 32, repeats: int = 4, seed: int = 0)
     repeats: forward passes averaged per vector to beat read and output noise, >= 1;
     seed: of the random vectors.
     """
-    for name, value in (("n_ref", n_ref), ("repeats", repeats)):
-        if int(value) != value or value < 1:
-            raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
-    x = np.random.default_rng(seed).choice([-1.0, 1.0], size=(int(n_ref), tile.shape[1]))
-    x[0] = 1.0
-    x = x.astype(np.float32)
+    if int(repeats) != repeats or repeats < 1:
+        raise ConfigError(f"repeats must be an integer >= 1, got {repeats!r}")
+    x = reference_inputs(n_ref, tile.shape[1], seed)
     return DriftReference(x, _outputs(tile, x, int(repeats)))
 
 
@@ -55,27 +55,15 @@ def compensate(tile, ref: DriftReference, mode: str = "global", *, repeats: int 
     mode: "global" (one factor) or "column" (one per output). repeats: forward passes
     averaged per vector, >= 1. Returns the factor(s) set (float or (out,) array).
     """
-    if mode not in MODES:
-        raise ConfigError(
-            f"drift compensation mode must be one of {', '.join(MODES)}, got {mode!r}"
-        )
+    check_mode(mode)
     if ref.y0.shape != (ref.x.shape[0], tile.shape[0]) or ref.x.shape[1] != tile.shape[1]:
         raise ConfigError(
             f"drift reference of shape {ref.y0.shape} does not fit the {tile.shape} tile"
         )
     tile.set_output_scale(None)
-    y = _outputs(tile, ref.x, repeats).astype(np.float64)
-    y0 = ref.y0.astype(np.float64)
-    axis = None if mode == "global" else 0
-    num, den = (y0 * y).sum(axis=axis), (y * y).sum(axis=axis)
-    if np.any(num <= 0) or np.any(den <= 0):
-        raise ConfigError(
-            "drift compensation: the reference outputs changed sign or vanished; "
-            "re-measure the reference after programming"
-        )
-    factor = num / den
+    factor = drift_factors(ref.y0, _outputs(tile, ref.x, repeats), mode)
     tile.set_output_scale(factor)
-    return float(factor) if mode == "global" else factor.astype(np.float32)
+    return factor
 
 
 def _outputs(tile, x: np.ndarray, repeats: int) -> np.ndarray:
@@ -96,10 +84,7 @@ def run_drift(spec: str, *, after: float = 86400.0, mode: str = "global", seed: 
 
     if not (np.isfinite(after) and after > 0):
         raise ConfigError(f"after must be > 0 (s since programming), got {after!r}")
-    if mode not in MODES:
-        raise ConfigError(
-            f"drift compensation mode must be one of {', '.join(MODES)}, got {mode!r}"
-        )
+    check_mode(mode)
     rng = np.random.default_rng(seed)
     with open_crossbar(spec) as xbar:
         tile = AnalogTile([xbar])

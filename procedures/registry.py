@@ -6,6 +6,7 @@ from xbarlab.errors import ConfigError
 from xbarlab.procedures.base import Procedure
 from xbarlab.procedures.conductance_map import ConductanceMap
 from xbarlab.procedures.drift import Drift
+from xbarlab.procedures.drift_compensation import DriftCompensation
 from xbarlab.procedures.endurance import Endurance
 from xbarlab.procedures.iv_sweep import IVSweep
 from xbarlab.procedures.params import specs
@@ -19,6 +20,7 @@ PROCEDURES: dict[str, type[Procedure]] = {
         ProgramArray,
         ConductanceMap,
         Drift,
+        DriftCompensation,
         Retention,
         IVSweep,
         Endurance,

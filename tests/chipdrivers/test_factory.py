@@ -157,7 +157,11 @@ def test_preset_file_is_loaded(tmp_path):
 @pytest.mark.parametrize(
     ("spec", "error", "words"),
     [
-        ("emulator:sram?rows=4", SpecError, "unknown emulated technology 'sram'.*valid: pcm, rram, mram"),
+        (
+            "emulator:sram?rows=4",
+            SpecError,
+            "unknown emulated technology 'sram'.*valid: pcm, rram, mram",
+        ),
         ("emulator:pcm?rows=4&colz=4", SpecError, "unknown parameter.*colz.*valid: rows, cols"),
         ("emulator:pcm?rows=four", SpecError, "rows must be an integer"),
         ("emulator:pcm?rows=2.5", SpecError, "rows must be an integer"),

@@ -95,6 +95,7 @@ def test_registry_lists_every_procedure_with_parameters():
         "program-array",
         "conductance-map",
         "drift",
+        "drift-compensation",
         "retention",
         "iv-sweep",
         "endurance",
