@@ -15,6 +15,7 @@ dimensionless) and ``offset`` (-offset/gain, A) of both directions.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,34 +193,44 @@ def mvm_error(tile, x: np.ndarray, repeats: int = 1, weights=None) -> float:
     return float(np.sqrt(np.mean((y - ideal) ** 2) / np.mean(ideal**2)))
 
 
-def run_readout(spec: str, *, seed: int = 0, out=None, repeats: int = 32) -> dict:
-    """Calibrate the readout of the chip ``spec`` and measure what it gains.
+def run_readout(spec: str, *, seed: int = 0, out=None, repeats: int = 32, cores: int = 1) -> dict:
+    """Calibrate the readout of the chip ``spec`` (``cores`` of it) and measure what it gains.
 
     Programs the whole array (first for the calibration, then with random weights for
     the check), so it belongs before deployment. The check: relative RMS error of
     random MVMs (inputs on the DAC grid, outputs averaged over ``repeats``) against
-    X @ W_hat.T without and with the correction. out: calibration file to write (JSON).
-    Returns a JSON-ready summary with ``error_before`` and ``error_after``.
+    X @ W_hat.T without and with the correction, on one tile spanning every core (its
+    inputs split over the cores). cores: arrays to calibrate, >= 1; core k is opened as
+    :func:`~xbarlab.chipdrivers.tile_layout.core_spec` (spec, k) (the spec itself when
+    there is one core). out: calibration file to write (JSON). Returns a JSON-ready
+    summary with ``error_before``, ``error_after`` and the calibrated ``arrays``.
     """
     from xbarlab.chipdrivers.factory import open_crossbar
+    from xbarlab.chipdrivers.tile_layout import core_spec
     from xbarlab.chipdrivers.tiles import AnalogTile
 
+    if int(cores) != cores or cores < 1:
+        raise ConfigError(f"cores must be an integer >= 1, got {cores!r}")
+    specs = [spec] if cores == 1 else [core_spec(spec, k) for k in range(int(cores))]
     rng = np.random.default_rng(seed)
-    with open_crossbar(spec) as xbar:
-        cal = ReadoutCalibration(spec, {xbar.info.backend: calibrate_readout(xbar, rng)})
-        tile = AnalogTile([xbar])
-        n_in = xbar.info.rows
-        n_out = xbar.info.mvm_shape[1] // (1 if tile.differential else 2)
+    with contextlib.ExitStack() as stack:
+        arrays = [stack.enter_context(open_crossbar(s)) for s in specs]
+        cal = ReadoutCalibration(spec, {a.info.backend: calibrate_readout(a, rng) for a in arrays})
+        tile = AnalogTile(arrays)
+        info = arrays[0].info
+        n_in = info.rows * len(arrays)
+        n_out = info.mvm_shape[1] // (1 if tile.differential else 2)
         tile.program(rng.uniform(-1, 1, (n_out, n_in)))
-        levels = int(xbar.info.periphery.get("dac_levels", 0) or 0) or 1024
+        levels = int(info.periphery.get("dac_levels", 0) or 0) or 1024
         x = rng.integers(-levels, levels + 1, (200, n_in)) / levels
-        x[:, 0] = 1.0  # every vector at full scale: no input quantisation in the check
+        x[:, :: info.rows] = 1.0  # every block at full scale: no input quantisation in the check
         before = mvm_error(tile, x, repeats)
         cal.apply(tile)
         after = mvm_error(tile, x, repeats)
     path = None if out is None else str(cal.save(out))
     return {
         "backend": spec,
+        "arrays": list(cal.arrays),
         "error_before": before,
         "error_after": after,
         "reduction": before / after,

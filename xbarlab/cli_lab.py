@@ -178,16 +178,23 @@ def calibrate():
     help="Readout calibration file (JSON) to write.",
 )
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--cores",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Cores (arrays) of a multi-core chip to calibrate; core k is the spec's core k.",
+)
 @_json_option
 @_friendly_errors
-def calibrate_readout_cmd(spec: str, out: str | None, seed: int, as_json: bool):
+def calibrate_readout_cmd(spec: str, out: str | None, seed: int, cores: int, as_json: bool):
     """Estimate each output's readout gain and offset; report the MVM error it removes.
 
     Reprograms the whole array: run it before deploying weights.
     """
     from xbarlab.calibration.readout import run_readout
 
-    result = run_readout(spec, seed=seed, out=out)
+    result = run_readout(spec, seed=seed, out=out, cores=cores)
     if as_json:
         click.echo(json.dumps(result))
         return

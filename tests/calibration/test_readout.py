@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from xbarlab.calibration.readout import ReadoutCalibration, calibrate_readout, mvm_error
+from xbarlab.calibration.readout import (
+    ReadoutCalibration,
+    calibrate_readout,
+    mvm_error,
+    run_readout,
+)
 from xbarlab.chipdrivers.factory import open_crossbar
 from xbarlab.chipdrivers.tiles import AnalogTile
 from xbarlab.errors import ConfigError
@@ -68,3 +73,14 @@ def test_bad_file_and_arguments(tmp_path):
     xbar = open_crossbar("emulator:pcm?rows=8&cols=8")
     with pytest.raises(ConfigError, match="n_inputs must be an integer >= 4, got 2"):
         calibrate_readout(xbar, np.random.default_rng(0), n_inputs=2)
+
+
+def test_multi_core_chip_is_calibrated_core_by_core(tmp_path):
+    spec = SPEC.format(seed=4)
+    res = run_readout(spec, seed=4, out=tmp_path / "cores.json", cores=3)
+    assert len(set(res["arrays"])) == 3 and spec not in res["arrays"]
+    assert res["error_before"] > 0.05 and res["error_after"] <= res["error_before"] / 5
+    cal = ReadoutCalibration.load(res["file"])
+    assert sorted(cal.arrays) == sorted(res["arrays"])
+    with pytest.raises(ConfigError, match="cores must be an integer >= 1"):
+        run_readout(spec, cores=0)
