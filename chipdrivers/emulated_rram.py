@@ -1,0 +1,154 @@
+"""The emulated RRAM backend: ``emulator:rram?...`` behind the checked ``Crossbar``.
+
+Spec: ``emulator:rram?rows=R&cols=C&seed=S&preset=NAME_OR_JSON&periphery=NAME``
+followed by any ``<RRAMParams field>=value`` or ``<PeripheralParams field>=value``,
+e.g. ``emulator:rram?rows=64&cols=64&seed=1&differential=1&c2c=0.5``.
+
+Switching is bipolar: pulses of polarity +1 SET (raise G) and -1 RESET (lower G)
+gradually, so the chip has no ``unipolar`` capability. ``info.set_pulse`` is the
+reference gradual SET pulse; ``info.reset_pulse`` a strong RESET pulse that takes a
+device to near its lower bound in one pulse (switching fraction
+``rram_params.FULL_RESET_FRACTION``), as programming algorithms expect from a RESET;
+``details["reset_amplitude_range"]`` is the range of gentle, gradual RESET heights.
+Save and restore of the chip state work as for PCM (capability ``"state"``).
+"""
+
+from __future__ import annotations
+
+from xbarlab.chipdrivers.crossbar import ChipInfo, PulseShape
+from xbarlab.chipdrivers.emulated import (
+    _MAX_DEVICES,
+    _MAX_SIDE,
+    _READ_VOLTAGE,
+    _SHAPE_DEFAULT,
+    EmulatedCrossbar,
+    _int_param,
+    _typed,
+)
+from xbarlab.chipdrivers.factory import Spec
+from xbarlab.emulator import peripherals, rram_params
+from xbarlab.emulator.rram import RRAMArray
+from xbarlab.emulator.rram_params import FULL_RESET_FRACTION, SET_RANGE_TOP_FRACTION
+from xbarlab.errors import SpecError
+from xbarlab.limits import SafetyLimits
+
+#: lowest gradual pulse height as a fraction of the way from threshold to reference
+_RANGE_BOTTOM = 0.1
+
+
+class EmulatedRRAMCrossbar(EmulatedCrossbar):
+    """A ``Crossbar`` over an emulated :class:`~xbarlab.emulator.rram.RRAMArray`.
+
+    ``chip`` is the emulated array itself (ground truth for tests; procedures must not
+    use it). Pulse polarity selects SET (+1) or RESET (-1).
+    """
+
+    def __init__(self, chip: RRAMArray, spec: str = "", limits: SafetyLimits | None = None):
+        self.chip = chip
+        self.clock = chip.clock
+        self.info = rram_chip_info(chip, spec, limits or SafetyLimits())
+
+    def _pulse(self, flat, polarity, amplitude, width, count):
+        self.chip.pulse(flat, amplitude, width, count, polarity=polarity)
+
+
+def gradual_range(p: rram_params.RRAMParams, polarity: int) -> tuple[float, float]:
+    """(lowest, highest) pulse height in V over which pulses of ``polarity`` act
+    gradually: a tenth of the way from threshold to reference, up to the height of
+    nominal switching fraction SET_RANGE_TOP_FRACTION."""
+    th, ref = (p.v_set_th, p.v_set_ref) if polarity > 0 else (p.v_reset_th, p.v_reset_ref)
+    return (th + _RANGE_BOTTOM * (ref - th), p.amplitude_for(polarity, SET_RANGE_TOP_FRACTION))
+
+
+def rram_chip_info(chip: RRAMArray, spec: str, limits: SafetyLimits) -> ChipInfo:
+    """The chip's ChipInfo: window, recommended pulses (SET +1, RESET -1) and converters.
+
+    g_min is two device-to-device spreads above the nominal lower bound (every device
+    but a few reaches it); g_max is the nominal upper bound.
+    """
+    p, pp = chip.params, chip.periphery
+    unit = pp.unit_current(p.g_max)
+    lo, hi = gradual_range(p, 1)
+    reset_amp = p.amplitude_for(-1, FULL_RESET_FRACTION)
+    for name, v in (("SET range top", hi), ("full RESET pulse", reset_amp)):
+        if v > limits.max_voltage:
+            raise SpecError(
+                f"the RRAM model's {name} needs {v:.3g} V, above the {limits.max_voltage:g} V "
+                "voltage limit; lower the thresholds (v_set_th, v_reset_th) or v_slope"
+            )
+    return ChipInfo(
+        rows=chip.rows,
+        cols=chip.cols,
+        technology="rram",
+        g_min=min(p.g_min * (1 + 2 * p.g_min_spread), 0.5 * p.g_max),
+        g_max=p.g_max,
+        limits=limits,
+        capabilities=frozenset(
+            {
+                "read",
+                "pulse",
+                "mvm",
+                "mvm_transpose",
+                "per_device_pulses",
+                "virtual_time",
+                "state",
+            }
+            | ({"differential_columns"} if pp.differential else set())
+        ),
+        v_read=_READ_VOLTAGE,
+        set_pulse=PulseShape(p.v_set_ref, p.width_ref, 1),
+        reset_pulse=PulseShape(reset_amp, p.width_ref, -1),
+        set_amplitude_range=(lo, hi),
+        mvm_shape=chip.mvm_shape,
+        periphery={
+            "dac_range_V": pp.dac_range,
+            "dac_levels": pp.dac_levels,
+            "adc_full_scale_A": pp.adc_bound * unit if pp.adc_codes else None,
+            "adc_lsb_A": pp.adc_lsb(p.g_max) if pp.adc_codes else 0.0,
+            "output_noise_A": pp.out_noise * unit,
+            "gain_std": pp.gain_std,
+            "r_wire_ohm": pp.r_wire,
+        },
+        backend=spec,
+        details={
+            "seed": chip.seed,
+            "model": p.to_dict(),
+            "periphery": pp.to_dict(),
+            "reset_amplitude_range": list(gradual_range(p, -1)),
+            "gradual_reset_pulse": {"amplitude_V": p.v_reset_ref, "width_s": p.width_ref},
+        },
+    )
+
+
+def open_rram(spec: Spec) -> EmulatedRRAMCrossbar:
+    """``emulator:rram?...``: the RRAM array of :mod:`xbarlab.emulator.rram`."""
+    params = dict(spec.params)
+    valid = (
+        "rows",
+        "cols",
+        "seed",
+        "preset",
+        "periphery",
+        *rram_params.field_names(),
+        *peripherals.field_names(),
+    )
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise SpecError(
+            f"unknown parameter(s) {', '.join(unknown)} for emulator:rram; "
+            f"valid: {', '.join(valid)}"
+        )
+    rows = _int_param(params.pop("rows", _SHAPE_DEFAULT), "rows", 1, _MAX_SIDE)
+    cols = _int_param(params.pop("cols", _SHAPE_DEFAULT), "cols", 1, _MAX_SIDE)
+    if rows * cols > _MAX_DEVICES:
+        raise SpecError(
+            f"rows x cols = {rows * cols} devices exceeds the emulator's "
+            f"{_MAX_DEVICES} device limit; split the array into tiles"
+        )
+    seed = _int_param(params.pop("seed", 0), "seed", 0, 2**63 - 1)
+    model = rram_params.load_preset(params.pop("preset", "default"))
+    periphery = peripherals.load_periphery(params.pop("periphery", "default"))
+    model = model.with_overrides(**_typed(params, model, rram_params.field_names()))
+    periphery = periphery.with_overrides(**_typed(params, periphery, peripherals.field_names()))
+    chip = RRAMArray(rows, cols, model, seed=seed, periphery=periphery)
+    return EmulatedRRAMCrossbar(chip, spec.text)

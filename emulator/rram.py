@@ -1,0 +1,247 @@
+"""An emulated 1T1R RRAM crossbar array: struct-of-arrays device state plus physics.
+
+Bidirectional gradual switching (polarity +1 SET raises G, -1 RESET lowers it) with
+soft bounds, cycle-to-cycle and device-to-device variation, Gaussian read noise,
+slow log-time relaxation after programming and stuck devices; see
+:mod:`xbarlab.emulator.rram_params` for the laws and their sources and
+:mod:`xbarlab.emulator.rram_kernels` for the compiled kernels.
+
+The array shares its skeleton with :class:`~xbarlab.emulator.pcm.PCMArray`: the
+same programming-event table (one time per pulse call), the same random streams
+(fabrication, operations and readout spawned from the seed), the same analog MVM
+(:func:`~xbarlab.emulator.mvm.analog_mvm` with the read noise as device noise) and
+the same state format (:mod:`xbarlab.emulator.pcm_state` reads the attributes both
+arrays have), so saving, restoring and the MVM periphery behave identically.
+
+Per-device state is 27 bytes: g_prog, relax, g_lo, g_hi, sens (float32), event,
+pulse_count (uint32), flags (uint8) and formed (bool; all True for now: a pristine,
+unformed mode can be added without a format change).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xbarlab.clock import VirtualClock
+from xbarlab.emulator import pcm_state
+from xbarlab.emulator import rram_kernels as K
+from xbarlab.emulator.mvm import ArrayMatrices
+from xbarlab.emulator.pcm import PCMArray, _kernel_array, _threads_for
+from xbarlab.emulator.peripherals import PRESETS as PERIPHERAL_PRESETS
+from xbarlab.emulator.peripherals import PeripheralParams
+from xbarlab.emulator.rng import KeyStream
+from xbarlab.emulator.rram_params import RRAMParams
+
+#: cached MVM matrices are reused while the time since they were computed is below this
+#: fraction of the time since the last pulse (relaxation then changes G by far less than
+#: the read noise); the time since the last pulse counts as at least _MVM_CACHE_SETTLE s
+_MVM_CACHE_REL_AGE = 1e-4
+_MVM_CACHE_SETTLE = 1e-6
+_EVENTS_MIN = 4096
+
+
+def _consts(p: RRAMParams) -> np.ndarray:
+    """Model constants in the order the kernels index them (rram_kernels.C_*)."""
+    c = np.empty(K.N_CONSTS, dtype=np.float32)
+    c[K.C_SET_STEP], c[K.C_RESET_STEP] = p.set_step, p.reset_step
+    c[K.C_SET_GAMMA], c[K.C_RESET_GAMMA], c[K.C_C2C] = p.set_gamma, p.reset_gamma, p.c2c
+    c[K.C_RELAX_RATE], c[K.C_RELAX_EQ], c[K.C_RELAX_STD] = p.relax_rate, p.relax_eq, p.relax_std
+    return c
+
+
+class RRAMArray:
+    """A rows x cols 1T1R RRAM array.
+
+    Parameters
+    ----------
+    rows, cols : int
+        Array shape.
+    params : RRAMParams, optional
+        Device physics (the "default" preset when omitted).
+    seed : int
+        Seed of everything random in this chip instance.
+    clock : VirtualClock, optional
+        Shared virtual clock; a new one starting at 0 s by default.
+    periphery : PeripheralParams, optional
+        DAC, ADC, mismatch and wiring; the "default" preset when omitted.
+    """
+
+    technology = "rram"
+
+    def __init__(
+        self,
+        rows: int,
+        cols: int,
+        params: RRAMParams | None = None,
+        seed: int = 0,
+        clock: VirtualClock | None = None,
+        periphery: PeripheralParams | None = None,
+    ):
+        self.rows, self.cols = int(rows), int(cols)
+        self.params = params or RRAMParams()
+        self.periphery = periphery or PERIPHERAL_PRESETS["default"]
+        self.seed = int(seed)
+        self.clock = clock or VirtualClock()
+        self._c = _consts(self.params)
+        fab_seq, ops_seq, periph_seq = np.random.SeedSequence(self.seed).spawn(3)
+        self._key = KeyStream(np.random.Generator(np.random.PCG64(ops_seq)))
+        self._all = np.empty(0, dtype=np.intp)
+        self._event_times = np.zeros(_EVENTS_MIN, dtype=np.float64)
+        self._n_events = 0
+        self._fabricate(np.random.Generator(np.random.PCG64(fab_seq)))
+        self._init_readout(np.random.Generator(np.random.PCG64(periph_seq)))
+
+    # shared with PCMArray: these read only attributes both arrays have
+    size = PCMArray.size
+    shape = PCMArray.shape
+    mvm_shape = PCMArray.mvm_shape
+    t_prog = PCMArray.t_prog
+    _init_readout = PCMArray._init_readout
+    _new_event = PCMArray._new_event
+    _compact_events = PCMArray._compact_events
+    _selected = PCMArray._selected
+    state_bytes = PCMArray.state_bytes
+    mvm = PCMArray.mvm
+
+    def _fabricate(self, rng: np.random.Generator) -> None:
+        """Draw device-to-device variation and defects; every device formed and RESET to
+        near its lower bound at t = 0 (programming event 0)."""
+        p, n = self.params, self.size
+        g_hi = p.g_max * np.maximum(1 + p.g_max_spread * rng.standard_normal(n), 0.5)
+        g_lo = p.g_min * np.maximum(1 + p.g_min_spread * rng.standard_normal(n), 0.1)
+        g_lo = np.minimum(g_lo, 0.5 * g_hi)  # a window even for extreme draws
+        self.g_hi, self.g_lo = g_hi.astype(np.float32), g_lo.astype(np.float32)
+        self.sens = np.exp(p.step_spread * rng.standard_normal(n)).astype(np.float32)
+        u = rng.random(n)
+        on = u < p.stuck_on_fraction
+        off = ~on & (u < p.stuck_on_fraction + p.stuck_off_fraction)
+        self.flags = np.where(on, K.STUCK_ON, np.where(off, K.STUCK_OFF, 0)).astype(np.uint8)
+        x = np.clip(p.init_state + p.init_spread * rng.standard_normal(n), 0.0, 1.0)
+        x = np.where(on, 1.0, np.where(off, 0.0, x))
+        self.g_prog = (self.g_lo + x * (self.g_hi - self.g_lo)).astype(np.float32)
+        span = self.g_hi - self.g_lo
+        g_eq = self.g_lo + p.relax_eq * span
+        relax = p.relax_rate * (g_eq - self.g_prog) + p.relax_std * span * rng.standard_normal(n)
+        self.relax = np.where(self.flags != 0, 0.0, relax).astype(np.float32)
+        self.event = np.full(n, self._new_event(0.0), dtype=np.uint32)
+        self.formed = np.ones(n, dtype=bool)
+        self.pulse_count = np.zeros(n, dtype=np.uint32)
+
+    # -- state ------------------------------------------------------------------------
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Every per-device state array by name (views, not copies)."""
+        return {
+            "g_prog": self.g_prog,
+            "event": self.event,
+            "relax": self.relax,
+            "g_lo": self.g_lo,
+            "g_hi": self.g_hi,
+            "sens": self.sens,
+            "flags": self.flags,
+            "formed": self.formed,
+            "pulse_count": self.pulse_count,
+        }
+
+    def get_state(self, copy: bool = True) -> dict:
+        """The full chip state (devices, events, RNG, clock), a copy unless copy=False;
+        the layout of :func:`xbarlab.emulator.pcm_state.get_state`."""
+        return pcm_state.get_state(self, copy)
+
+    def set_state(self, state: dict) -> None:
+        """Restore a :meth:`get_state` copy; ConfigError (chip untouched) on a mismatch."""
+        pcm_state.set_state(self, state)
+
+    @property
+    def stuck(self) -> np.ndarray:
+        """Boolean (rows, cols) map of devices stuck on or off (ground truth)."""
+        return ((self.flags & K.STUCK) != 0).reshape(self.shape)
+
+    # -- operations -------------------------------------------------------------------
+    def _table(self, now: float) -> np.ndarray:
+        return K.time_table(self._event_times[: self._n_events], now, self.params.relax_t0)
+
+    def read(self, idx: np.ndarray | None = None) -> np.ndarray:
+        """Read-noisy conductance in S (float32) of devices ``idx`` (flat), or of all."""
+        idx, n = self._selected(idx)
+        log_t = self._table(self.clock.now())
+        out = np.empty(n, dtype=np.float32)
+        state = (self.g_prog, self.event, self.relax, self.g_lo, self.g_hi, log_t)
+        with _threads_for(n):
+            K.read_kernel(idx, n, self._key(), np.float32(self.params.read_noise), *state, out)
+        self.clock.advance(self.params.t_array_read)
+        return out
+
+    def conductance(self) -> tuple[np.ndarray, np.ndarray]:
+        """Noise-free relaxed conductance and read-noise std (both S, shape (rows, cols))."""
+        log_t = self._table(self.clock.now())
+        g = np.empty(self.size, dtype=np.float32)
+        s = np.empty(self.size, dtype=np.float32)
+        state = (self.g_prog, self.event, self.relax, self.g_lo, self.g_hi, log_t)
+        with _threads_for(self.size):
+            K.mean_sigma_kernel(np.float32(self.params.read_noise), *state, g, s)
+        return g.reshape(self.shape), s.reshape(self.shape)
+
+    def pulse(
+        self,
+        idx: np.ndarray | None,
+        amplitude: np.ndarray,
+        width: np.ndarray,
+        count: int = 1,
+        polarity: int = 1,
+    ) -> None:
+        """Apply ``count`` pulses of ``polarity`` to devices ``idx`` (flat), or to all.
+
+        polarity: +1 SET (raises G), -1 RESET (lowers G). amplitude: pulse height in V
+        (its magnitude counts; length 1 or len(idx)). width: pulse width in s (length 1
+        or len(idx)).
+        """
+        idx, n = self._selected(idx)
+        if n == 0:
+            return
+        if polarity not in (1, -1):
+            raise ValueError(f"polarity must be +1 or -1, got {polarity!r}")
+        amplitude = _kernel_array(amplitude, np.float64).ravel()
+        width = _kernel_array(width, np.float64).ravel()
+        drive = self.params.drive(polarity, amplitude, width)
+        drive = np.ascontiguousarray(drive, dtype=np.float32).ravel()
+        t_start = self.clock.now()
+        duration = count * (float(width.max()) + self.params.t_pulse_gap)
+        ev = self._new_event(t_start + duration)
+        log_t = self._table(t_start)
+        self._version += 1
+        self._t_last_pulse = t_start + duration
+        state = (self.g_prog, self.event, self.relax, self.g_lo, self.g_hi, self.sens)
+        with _threads_for(n * count):
+            K.pulse_kernel(
+                idx, n, int(polarity), drive, int(count), ev, log_t, self._c, self._key(),
+                *state, self.flags, self.formed, self.pulse_count,
+            )  # fmt: skip
+        self.clock.advance(duration)
+
+    def _array_matrices(self, transpose: bool) -> ArrayMatrices:
+        """Effective conductance and noise variance, recomputed when stale."""
+        direction = transpose and self.periphery.r_wire > 0  # IR drop depends on direction
+        now = self.clock.now()
+        hit = self._mvm_cache.get(direction)
+        if hit is not None:
+            version, t_cached, mats = hit
+            settled = max(t_cached - self._t_last_pulse, _MVM_CACHE_SETTLE)
+            if version == self._version and now - t_cached <= _MVM_CACHE_REL_AGE * settled:
+                return mats
+        mats = self._compute_matrices(direction)
+        self._mvm_cache[direction] = (self._version, now, mats)
+        return mats
+
+    def _compute_matrices(self, transpose: bool) -> ArrayMatrices:
+        p = self.periphery
+        g, sigma = self.conductance()
+        if p.r_wire > 0:
+            from xbarlab.emulator.irdrop import effective_conductance
+
+            g = effective_conductance(g, p.r_wire, transpose=transpose).astype(np.float32)
+        var = sigma * sigma if p.device_noise else None
+        if p.differential:
+            g = g[:, 0::2] - g[:, 1::2]
+            var = None if var is None else var[:, 0::2] + var[:, 1::2]
+        var = None if var is None else np.ascontiguousarray(var)
+        return ArrayMatrices(np.ascontiguousarray(g), var)
