@@ -55,6 +55,53 @@ class CheckedCrossbar:
             out, saturated = out[0], saturated[0]
         return (out, saturated) if return_saturation else out
 
+    def logic(self, op: str, row_a: int, row_b: int, cols=None) -> np.ndarray:
+        """In-memory Boolean logic (capability ``"logic"``): rows ``row_a`` and ``row_b``
+        of each selected column are sensed at once against a reference.
+
+        op: "and" or "or". row_a, row_b: two distinct row indices in 0..rows-1.
+        cols: None (all columns), a 1-D array of column indices, or a boolean mask of
+        length cols. Returns one bool per selected column (True = logic 1).
+        """
+        if "logic" not in self.info.capabilities:
+            raise ConfigError(
+                f"backend {self.info.backend!r} has no in-memory logic (capability 'logic' "
+                "is absent); use an emulator:mram chip"
+            )
+        if op not in ("and", "or"):
+            raise ConfigError(f"logic op must be 'and' or 'or', got {op!r}")
+        ra = self._row_index(row_a, "row_a")
+        rb = self._row_index(row_b, "row_b")
+        if ra == rb:
+            raise SelectionError(f"logic needs two distinct rows, got row_a = row_b = {ra}")
+        return self._logic(op, ra, rb, self._logic_cols(cols))
+
+    def _row_index(self, row, name: str) -> int:
+        if isinstance(row, bool) or not isinstance(row, int | np.integer):
+            raise SelectionError(f"{name} must be an integer row index, got {row!r}")
+        if not 0 <= int(row) < self.info.rows:
+            raise SelectionError(f"{name} = {int(row)} is outside 0..{self.info.rows - 1}")
+        return int(row)
+
+    def _logic_cols(self, cols) -> np.ndarray | None:
+        """Column indices (intp, 1-D) of a logic call, or None for all columns."""
+        if cols is None:
+            return None
+        c = np.asarray(cols)
+        n = self.info.cols
+        if c.dtype == bool:
+            if c.shape != (n,):
+                raise SelectionError(f"logic column mask must have shape ({n},), got {c.shape}")
+            return np.flatnonzero(c)
+        if c.ndim != 1 or (c.size and not np.issubdtype(c.dtype, np.integer)):
+            raise SelectionError(
+                f"logic cols must be a 1-D array of column indices or a ({n},) bool mask, "
+                f"got dtype {c.dtype} shape {c.shape}"
+            )
+        if c.size and (c.min() < 0 or c.max() >= n):
+            raise SelectionError(f"logic cols must be in 0..{n - 1}, got {c.min()}..{c.max()}")
+        return c.astype(np.intp, copy=False)
+
     def close(self) -> None:
         """Release the chip; the emulator has nothing to release."""
 
@@ -97,4 +144,8 @@ class CheckedCrossbar:
 
     def _mvm(self, x: np.ndarray, transpose: bool) -> tuple[np.ndarray, np.ndarray]:
         """Currents in A (batch, n_out) and ADC saturation flags for a validated batch."""
+        raise NotImplementedError
+
+    def _logic(self, op: str, row_a: int, row_b: int, cols: np.ndarray | None) -> np.ndarray:
+        """Sense-amplifier bits (bool) of ``op`` on two validated rows and columns."""
         raise NotImplementedError
