@@ -18,6 +18,15 @@ The chip computes; a digital unit decides when the chip's weights change:
   ``refresh_threshold * g_max``) are refreshed every ``refresh_every`` steps: read,
   RESET both, re-program the difference with
   :func:`~xbarlab.chipdrivers.programming.program_iterative`.
+- A bipolar chip (no ``unipolar`` capability, e.g. RRAM) also lowers a conductance
+  gradually with RESET pulses (polarity -1), so both polarities update: a positive
+  change is a SET on G+ or a gradual RESET on G-, a negative one a SET on G- or a RESET
+  on G+, whichever device has more room in its direction (G_max - G for SET, G - g_min
+  for RESET; soft-bounds devices move in proportion to it). The trainer keeps an
+  estimate of every device's conductance (read every ``sense_every`` steps, advanced by
+  the mean step in between), and the RESET threshold ``epsilon_reset`` comes from a
+  RESET characterisation (:func:`characterise_reset`). Pairs never saturate: no
+  refresh (off by default on bipolar chips).
 
 Each layer's weight (j, i) sits on the devices the tile layout gives it
 (:mod:`xbarlab.chipdrivers.tile_layout`, one pair per weight): row ``i - row0`` of its
@@ -49,9 +58,10 @@ class EpochStats:
     """One epoch of mixed-precision training.
 
     epoch: 1-based; train_loss: mean cross-entropy (nats) over the epoch's batches;
-    test_accuracy: on the chip after the epoch; pulses: SET pulses applied to update
-    weights; refreshes: pairs refreshed; updated_fraction: fraction of weights that got
-    at least one pulse; epoch_s: wall time in s of the training pass (no evaluation).
+    test_accuracy: on the chip after the epoch; pulses: SET (and on bipolar chips
+    RESET) pulses applied to update weights; refreshes: pairs refreshed;
+    updated_fraction: fraction of weights that got at least one pulse; epoch_s: wall
+    time in s of the training pass (no evaluation).
     """
 
     epoch: int
@@ -106,6 +116,39 @@ def device_map(tile: AnalogTile, shape: tuple[int, int]) -> _DeviceMap:
     if tile.differential:
         return _DeviceMap(array, row, 2 * slot, 2 * slot + 1)
     return _DeviceMap(array, row, slot, info.cols // 2 + slot)
+
+
+def characterise_reset(
+    xbar: Crossbar, sel, *, amplitude: float, width: float, n_pulses: int, g_floor: float
+) -> dict:
+    """Mean gradual RESET decrement (S, > 0) of the devices ``sel`` from where they are:
+    n identical RESET pulses (polarity -1), one read before and after each.
+
+    The decrement is the mean over pulses that started above ``g_floor`` (S). Returns a
+    JSON-ready dict: amplitude_V, width_s, devices, n_pulses, mean_decrement_S, mean_g_S.
+    """
+    curve = [xbar.read(sel)]
+    for _ in range(n_pulses):
+        xbar.pulse(sel, polarity=-1, amplitude=amplitude, width=width)
+        curve.append(xbar.read(sel))
+    g = np.stack(curve).astype(np.float64).reshape(n_pulses + 1, -1)
+    before, dec = g[:-1], -np.diff(g, axis=0)
+    above = before > g_floor
+    mean_dec = float(dec[above].mean()) if above.any() else float("nan")
+    if not mean_dec > 0:
+        raise ConfigError(
+            f"RESET pulses of {amplitude:.3g} V, {width:.3g} s did not lower the conductance "
+            f"(mean decrement {mean_dec:.3g} S above {g_floor:.3g} S); raise the RESET "
+            "amplitude"
+        )
+    return {
+        "amplitude_V": float(amplitude),
+        "width_s": float(width),
+        "devices": int(g.shape[1]),
+        "n_pulses": int(n_pulses),
+        "mean_decrement_S": mean_dec,
+        "mean_g_S": g.mean(axis=1).tolist(),
+    }
 
 
 def characterise_set(
@@ -164,13 +207,19 @@ class _Layer:
         self.stuck = np.zeros(self.chi.size, dtype=bool)  # pairs a refresh could not program
         self.touched = np.zeros(self.chi.size, dtype=bool)  # weights pulsed this epoch
         self.by_array = [np.flatnonzero(dmap.array == a) for a in range(len(tile.arrays))]
+        self.bipolar = "unipolar" not in tile.info.capabilities
+        self.reset_pulse = (float("nan"), float("nan"))  # gradual RESET (V, s), bipolar only
+        self.epsilon_reset = float("nan")
+        self.g_est = np.zeros((2, self.chi.size), dtype=np.float64)  # G+, G- estimates (S)
 
     def update(self, lr: float) -> int:
-        """Bias step, chi accumulation and the SET pulses it calls for; returns pulses."""
+        """Bias step, chi accumulation and the pulses it calls for; returns pulses."""
         lin = self.linear
         lin.b -= np.float32(lr) * lin.grad_b
         self.chi -= lr * lin.grad_W
         chi = self.chi.reshape(-1)
+        if self.bipolar:
+            return self._update_bipolar(chi)
         count = np.floor(np.abs(chi) / self.epsilon).astype(np.int64)
         flat = np.flatnonzero(count)
         if flat.size == 0:
@@ -186,17 +235,50 @@ class _Layer:
         self.touched[flat] = True
         return int(n.sum())
 
-    def _pulse(self, xbar: Crossbar, rows, cols, n) -> None:
-        """One SET call per distinct pulse count on this array."""
+    def _pulse(self, xbar: Crossbar, rows, cols, n, polarity: int | None = None) -> None:
+        """One SET call (or RESET call: polarity -1) per distinct pulse count on this array."""
+        pol = self.polarity if polarity is None else polarity
+        amp, wid = (self.amplitude, self.width) if pol == self.polarity else self.reset_pulse
         for c in np.unique(n):
             k = n == c
-            xbar.pulse(
-                (rows[k], cols[k]),
-                polarity=self.polarity,
-                amplitude=self.amplitude,
-                width=self.width,
-                count=int(c),
-            )
+            xbar.pulse((rows[k], cols[k]), polarity=pol, amplitude=amp, width=wid, count=int(c))
+
+    def _update_bipolar(self, chi: np.ndarray) -> int:
+        """Signed updates on a bipolar chip: SET or RESET on the device with more room."""
+        t, d = self.tile, self.dmap
+        gp, gm = self.g_est
+        positive = chi > 0
+        room_set = t.g_max - np.where(positive, gp, gm)
+        room_reset = np.where(positive, gm, gp) - t.g_min
+        use_set = room_set >= room_reset
+        eps = np.where(use_set, self.epsilon, self.epsilon_reset)
+        count = np.floor(np.abs(chi) / eps).astype(np.int64)
+        flat = np.flatnonzero(count)
+        if flat.size == 0:
+            return 0
+        n, pos, up = count[flat], positive[flat], use_set[flat]
+        chi[flat] -= np.where(pos, n, -n) * eps[flat]
+        on_plus = pos == up  # SET on G+ (positive) or RESET on G+ (negative)
+        cols = np.where(on_plus, d.plus[flat], d.minus[flat])
+        step = np.where(up, self.epsilon, -self.epsilon_reset) * t.g_scale * n
+        est = self.g_est[np.where(on_plus, 0, 1), flat]
+        self.g_est[np.where(on_plus, 0, 1), flat] = np.clip(est + step, t.g_min, t.g_max)
+        rows, arrays = d.row[flat], d.array[flat]
+        for a in np.unique(arrays):
+            for polarity, on in ((1, up), (-1, ~up)):
+                sel = on & (arrays == a)
+                if sel.any():
+                    self._pulse(t.arrays[a], rows[sel], cols[sel], n[sel], polarity)
+        self.touched[flat] = True
+        return int(n.sum())
+
+    def sense(self) -> None:
+        """Read every device of the layer (one read per array) into the estimates g_est."""
+        d = self.dmap
+        for a, w in enumerate(self.by_array):
+            sel = (np.concatenate([d.row[w], d.row[w]]), np.concatenate([d.plus[w], d.minus[w]]))
+            g = self.tile.arrays[a].read(sel).astype(np.float64).reshape(2, -1)
+            self.g_est[:, w] = g
 
     def refresh(self, threshold: float, max_iterations: int) -> int:
         """Re-program pairs whose G+ or G- exceeds ``threshold`` (S); returns their number.
@@ -264,8 +346,16 @@ class MixedPrecisionTrainer(OwnedArrays):
         Default: the chip's recommended SET pulse (``info.set_pulse``).
     refresh_threshold : float
         Pairs with G+ or G- above this fraction of g_max are refreshed, 0 < value <= 1.
-    refresh_every : int
-        Update steps between refresh checks (one read per array), >= 1.
+    refresh_every : int, optional
+        Update steps between refresh checks (one read per array), >= 1; 0 turns refresh
+        off. Default: 20 on a unipolar chip, off on a bipolar one (it never saturates).
+    reset_amplitude, reset_width : float, optional
+        Gradual RESET pulse of the updates on a bipolar chip: height in V, width in s.
+        Default: ``info.details["gradual_reset_pulse"]`` when the backend gives one,
+        else the SET pulse's height and width.
+    sense_every : int
+        Update steps between reads of every device into the conductance estimates that
+        choose between SET and RESET on a bipolar chip, >= 1.
     characterise_pulses : int
         SET pulses of the start-up characterisation, >= 1.
     refresh_iterations : int
@@ -298,16 +388,20 @@ class MixedPrecisionTrainer(OwnedArrays):
         amplitude: float | None = None,
         width: float | None = None,
         refresh_threshold: float = 0.85,
-        refresh_every: int = 20,
+        refresh_every: int | None = None,
         characterise_pulses: int = 20,
         refresh_iterations: int = 30,
         cosine: bool = True,
+        reset_amplitude: float | None = None,
+        reset_width: float | None = None,
+        sense_every: int = 20,
     ):
         sizes = [int(s) for s in sizes]
         _check(lr > 0 and np.isfinite(lr), "lr", lr, "> 0")
         _check(int(batch) == batch and batch >= 1, "batch", batch, "an integer >= 1")
         _check(0 < refresh_threshold <= 1, "refresh_threshold", refresh_threshold, "(0, 1]")
-        _check(refresh_every >= 1, "refresh_every", refresh_every, ">= 1")
+        _check(refresh_every is None or refresh_every >= 0, "refresh_every", refresh_every, ">= 0")
+        _check(sense_every >= 1, "sense_every", sense_every, ">= 1")
         _check(characterise_pulses >= 1, "characterise_pulses", characterise_pulses, ">= 1")
         _check(refresh_iterations >= 1, "refresh_iterations", refresh_iterations, ">= 1")
         self.rng = np.random.default_rng(seed)
@@ -315,9 +409,10 @@ class MixedPrecisionTrainer(OwnedArrays):
         self.options = {
             "sizes": sizes, "seed": int(seed), "lr": float(lr), "batch": int(batch),
             "weight_scale": float(weight_scale), "g_range": float(g_range),
-            "refresh_threshold": float(refresh_threshold), "refresh_every": int(refresh_every),
+            "refresh_threshold": float(refresh_threshold), "refresh_every": refresh_every,
             "characterise_pulses": int(characterise_pulses),
             "refresh_iterations": int(refresh_iterations), "cosine": bool(cosine),
+            "sense_every": int(sense_every),
         }  # fmt: skip
         self.backend = backend if isinstance(backend, str) else "arrays"
         shapes = [lin.shape for lin in init.weight_layers]
@@ -327,9 +422,16 @@ class MixedPrecisionTrainer(OwnedArrays):
             tiles = [AnalogTile(g, weight_scale=weight_scale, g_range=g_range) for g in groups]
             pulse = self._pulse_shape(tiles[0].info, amplitude, width)
             self.options.update(amplitude_V=pulse[0], width_s=pulse[1])
+            self.bipolar = "unipolar" not in tiles[0].info.capabilities
+            if refresh_every is None:
+                refresh_every = 0 if self.bipolar else 20
+            self.options.update(refresh_every=int(refresh_every), bipolar=self.bipolar)
+            reset = self._reset_shape(tiles[0].info, pulse, reset_amplitude, reset_width)
+            if self.bipolar:
+                self.options.update(reset_amplitude_V=reset[0], reset_width_s=reset[1])
             maps = [device_map(t, s) for t, s in zip(tiles, shapes, strict=True)]
-            self.characterisation = self._characterise(tiles[0], maps[0], pulse)
-            self._build(init, tiles, maps, pulse)
+            self.characterisation = self._characterise(tiles[0], maps[0], pulse, reset)
+            self._build(init, tiles, maps, pulse, reset)
         except BaseException:
             self.close()
             raise
@@ -374,18 +476,33 @@ class MixedPrecisionTrainer(OwnedArrays):
         info.limits.check_pulse(amp, wid, 1)
         return amp, wid
 
-    def _characterise(self, tile: AnalogTile, dmap: _DeviceMap, pulse) -> dict:
-        """SET characterisation on the first layer's devices of its first array (they are
-        programmed afterwards)."""
+    @staticmethod
+    def _reset_shape(info, pulse, amplitude, width) -> tuple[float, float]:
+        """(height in V, width in s) of the gradual RESET update pulse (bipolar chips)."""
+        default = info.details.get("gradual_reset_pulse", {})
+        amp = default.get("amplitude_V", pulse[0]) if amplitude is None else float(amplitude)
+        wid = default.get("width_s", pulse[1]) if width is None else float(width)
+        info.limits.check_pulse(amp, wid, 1)
+        return float(amp), float(wid)
+
+    def _characterise(self, tile: AnalogTile, dmap: _DeviceMap, pulse, reset) -> dict:
+        """SET (and on a bipolar chip, gradual RESET) characterisation on the first layer's
+        devices of its first array (they are programmed afterwards)."""
         w = np.flatnonzero(dmap.array == 0)
         sel = (np.tile(dmap.row[w], 2), np.concatenate([dmap.plus[w], dmap.minus[w]]))
         limit = self.options["refresh_threshold"] * tile.g_max
         n = self.options["characterise_pulses"]
-        return characterise_set(
+        out = characterise_set(
             tile.arrays[0], sel, amplitude=pulse[0], width=pulse[1], n_pulses=n, g_limit=limit
         )
+        if self.bipolar:
+            floor = tile.g_min + (1 - self.options["refresh_threshold"]) * tile.g_max
+            out["reset"] = characterise_reset(
+                tile.arrays[0], sel, amplitude=reset[0], width=reset[1], n_pulses=n, g_floor=floor
+            )
+        return out
 
-    def _build(self, init: MLP, tiles, maps, pulse) -> None:
+    def _build(self, init: MLP, tiles, maps, pulse, reset) -> None:
         """Program the initial weights and assemble the analog model and layer states."""
         ws = self.options["weight_scale"]
         layers, self.layers = [], []
@@ -394,6 +511,12 @@ class MixedPrecisionTrainer(OwnedArrays):
             analog = AnalogLinear(tile, lin.b)
             state = _Layer(tile, analog, dmap, pulse)
             state.epsilon = self.characterisation["mean_increment_S"] / tile.g_scale
+            if self.bipolar:
+                state.reset_pulse = reset
+                state.epsilon_reset = (
+                    self.characterisation["reset"]["mean_decrement_S"] / tile.g_scale
+                )
+                state.sense()
             self.layers.append(state)
             layers += [analog] if k == 0 else [ReLU(), analog]
         self.model = Sequential(layers)
@@ -440,9 +563,13 @@ class MixedPrecisionTrainer(OwnedArrays):
             self.model.backward(self.loss.backward())
             pulses += sum(s.update(lr) for s in self.layers)
             self.steps += 1
-            if self.steps % self.options["refresh_every"] == 0:
+            every = self.options["refresh_every"]
+            if every and self.steps % every == 0:
                 it = self.options["refresh_iterations"]
                 refreshes += sum(s.refresh(threshold, it) for s in self.layers)
+            if self.bipolar and self.steps % self.options["sense_every"] == 0:
+                for s in self.layers:
+                    s.sense()
         elapsed = time.perf_counter() - start
         touched = sum(int(s.touched.sum()) for s in self.layers)
         stats = EpochStats(
@@ -472,6 +599,7 @@ class MixedPrecisionTrainer(OwnedArrays):
             **self.options,
             "backend": self.backend,
             "epsilon": self.epsilons,
+            "epsilon_reset": [s.epsilon_reset for s in self.layers] if self.bipolar else None,
             "g_scale_S": [s.tile.g_scale for s in self.layers],
             "characterisation": self.characterisation,
         }
