@@ -323,7 +323,7 @@ def sense_margin_sweep(
     *,
     rows: int = 256,
     cols: int = 1024,
-    trials: int = 100_000,
+    trials: int = 1_000_000,
     input_bits: int = 4,
     weight_bits: int = 4,
     extra: str = "",
@@ -382,7 +382,7 @@ def imce_benchmark(seed: int = 0) -> dict:
     with open_crossbar(f"emulator:mram?rows=256&cols=1024&seed={seed}") as xbar:
         engine = IMCE(xbar, 4, 4)
         noisy = engine.conv2d(image, kernel)
-        default_rates = logic_error_rates(xbar, 100_000, seed)
+        default_rates = logic_error_rates(xbar, 1_000_000, seed)
     return {
         "imce_exact": bool(np.array_equal(ideal, exact)),
         "imce_error_rate": engine.stats.error_rate,
