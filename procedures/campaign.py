@@ -1,4 +1,4 @@
-"""Campaigns: a YAML list of procedure steps with parameter sweeps, run on one chip session.
+"""Campaigns: a YAML list of procedure steps with parameter sweeps; steps that fan out.
 
 ```yaml
 backend: emulator:pcm?rows=64&cols=64&seed=3     # optional, --backend overrides
@@ -18,6 +18,34 @@ order. The campaign records ``start-NNN`` (child id) when it creates a child and
 completed children, resumes the unfinished one (its recorded steps are not executed
 again) and runs the rest. The chip state is kept under the campaign id, so on an
 emulator a resumed campaign continues on the same chip.
+
+Fan-out. A step like the ones above runs its children in order on the campaign's one
+chip session (each child sees the chip the previous one left), exactly as before. A
+step *fans out* when it has any of the keys below: its children are then independent
+tasks, each opening its own chip, which an executor may run in parallel
+(:mod:`xbarlab.procedures.executors`; ``xbarlab campaign FILE --executor
+local|dask[:ADDRESS]``):
+
+- ``backend_sweep: {seed: [1, 2, 3], periphery: [hermes, ideal]}``: a cartesian
+  product over parameters of the backend spec (chip seed, preset, periphery, ...),
+  crossed with the step's ``sweep:``; each value replaces or adds that spec parameter.
+- ``fanout: true``: the step's ``sweep:`` children run as independent tasks, each on
+  a fresh chip opened from the spec (not one after another on the same chip).
+- ``backend: SPEC``: the step runs on its own chip, not the campaign's.
+- ``station: NAME`` (in the step, or at the top for every hardware step): a step
+  on a ``bench:`` or ``board:`` chip, or without any backend (the chip of the station
+  worker: ``xbarlab worker --station NAME --backend SPEC``), runs only on that
+  station's Dask worker, one task at a time. Emulator steps run on any worker.
+- ``procedure: train``: a training run (:func:`xbarlab.training.runs.run_training`;
+  params mode, epochs, hidden, seed; see :class:`TrainParameters`) always fans out.
+
+Fan-out steps still run in step order (a step's tasks all finish before the next step
+starts). Each task's records come back to this process, which writes them as a child
+run in the one store as tasks finish; a completed task is recorded as ``child-NNN``,
+a failed one as ``failed-NNN-KK`` (its child run "failed", with the error). The
+other tasks of the step go on; then the campaign stops "failed", and :func:`resume`
+re-runs only the tasks without a ``child-NNN``. Tasks are deterministic: the same
+seeds give the same records with every executor.
 """
 
 from __future__ import annotations
@@ -27,33 +55,71 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
+from xbarlab.chipdrivers import parse_spec
 from xbarlab.chipdrivers.crossbar import ChipInfo, Crossbar
 from xbarlab.errors import ConfigError, XbarlabError
 from xbarlab.events import Progress, Status
+from xbarlab.procedures import params as P
 from xbarlab.procedures import registry
 from xbarlab.procedures.base import Procedure
+from xbarlab.procedures.executors import (
+    TRAIN,
+    LocalExecutor,
+    Task,
+    check_station_name,
+    store_result,
+)
 from xbarlab.procedures.runner import Runner, RunOutcome, restore_chip_state
 
 NAME = "campaign"
-_TOP_KEYS = ("backend", "steps")
-_STEP_KEYS = ("procedure", "params", "sweep")
+_TOP_KEYS = ("backend", "steps", "station")
+_STEP_KEYS = ("procedure", "params", "sweep", "backend", "backend_sweep", "fanout", "station")
+_FANOUT_KEYS = ("backend", "backend_sweep", "station")
+#: backend schemes of real hardware: their steps need a station to fan out
+HARDWARE_SCHEMES = ("bench", "board")
+
+
+@dataclass(frozen=True)
+class TrainParameters:
+    """Parameters of a ``procedure: train`` step (see xbarlab.training.runs)."""
+
+    mode: str = P.param("mixed-precision", help="training mode, one of xbarlab.training.runs.MODES")
+    epochs: int | None = P.param(None, lo=1, help="training epochs (default: the mode's)")
+    hidden: int = P.param(64, lo=1, help="hidden layer width")
+    seed: int = P.param(0, lo=0, help="seeds the data split, initial weights and sample order")
 
 
 @dataclass(frozen=True)
 class CampaignEntry:
-    """One child run of a campaign: a validated procedure and a readable label."""
+    """One child run of a campaign.
 
-    procedure: Procedure
+    procedure: the validated procedure (None for a training step); label: readable
+    name; step: 0-based index of the YAML step it came from; fanout: runs as an
+    independent task; name and values: procedure name and JSON parameters (what a
+    task carries); backend: the step's own spec (None: the campaign's), with the
+    ``backend_sweep`` values in ``backend_params``; station: pins the task.
+    """
+
+    procedure: Procedure | None
     label: str
+    step: int = 0
+    fanout: bool = False
+    name: str = ""
+    values: dict | None = None
+    backend: str | None = None
+    backend_params: dict | None = None
+    station: str | None = None
 
 
 class Campaign:
     """A parsed, validated campaign (see the module docstring)."""
 
     def __init__(self, doc: Mapping[str, Any]):
-        self.doc = dict(doc)
+        self.doc = dict(doc) if isinstance(doc, Mapping) else doc
         self.entries = _entries(self.doc)
+        self._tasks_checked: str | None | bool = False  # backend of the last check_tasks
 
     @classmethod
     def from_file(cls, path: str | Path) -> Campaign:
@@ -74,34 +140,106 @@ class Campaign:
     def backend(self) -> str | None:
         return self.doc.get("backend")
 
-    def check(self, info: ChipInfo) -> None:
-        """Check every child against the chip; one ConfigError listing all problems."""
+    @property
+    def needs_chip(self) -> bool:
+        """True when some step runs on the campaign's own chip session."""
+        return any(not e.fanout for e in self.entries)
+
+    @property
+    def n_tasks(self) -> int:
+        """Children that run as independent tasks."""
+        return sum(e.fanout for e in self.entries)
+
+    def check(self, info: ChipInfo | None) -> None:
+        """Check every chip-session child against the chip; one ConfigError listing all."""
         errors = []
-        for i, entry in enumerate(self.entries):
+        for entry in self.entries:
+            if entry.fanout:
+                continue
+            if info is None:
+                errors.append(f"step {entry.step + 1} ({entry.label}): needs a backend")
+                continue
             try:
                 entry.procedure.check(info)
             except XbarlabError as exc:
-                errors.append(f"step {i + 1} ({entry.label}): {exc}")
+                errors.append(f"step {entry.step + 1} ({entry.label}): {exc}")
         _raise_all(errors)
 
+    def check_tasks(self, backend: str | None, *, open_crossbar=None) -> None:
+        """Check the tasks before any runs: specs parse; procedures fit emulated chips.
+
+        Emulated chips are opened here (once per spec) to check the procedures against
+        them; hardware and station chips are checked by the task on its worker.
+        """
+        if open_crossbar is None:
+            from xbarlab.chipdrivers import open_crossbar
+        errors, by_spec = [], {}
+        for i, entry in enumerate(self.entries):
+            if not entry.fanout:
+                continue
+            try:
+                task = self.task(i, backend)
+                if task.backend is not None:
+                    spec = parse_spec(task.backend)
+                    if entry.procedure is not None and spec.scheme == "emulator":
+                        by_spec.setdefault(task.backend, []).append(entry)
+            except XbarlabError as exc:
+                errors.append(f"step {entry.step + 1} ({entry.label}): {exc}")
+        for spec, entries in by_spec.items():
+            try:
+                with open_crossbar(spec) as xbar:
+                    for entry in entries:
+                        try:
+                            entry.procedure.check(xbar.info)
+                        except XbarlabError as exc:
+                            errors.append(f"step {entry.step + 1} ({entry.label}): {exc}")
+            except XbarlabError as exc:
+                errors.append(f"backend {spec}: {exc}")
+        _raise_all(errors)
+        self._tasks_checked = backend
+
+    def task(self, index: int, backend: str | None) -> Task:
+        """Child ``index`` as an independent task; ``backend``: the campaign's spec."""
+        entry = self.entries[index]
+        spec = entry.backend or backend
+        if spec is not None and entry.backend_params:
+            spec = with_spec_params(spec, entry.backend_params)
+        hardware = spec is None or parse_spec(spec).scheme in HARDWARE_SCHEMES
+        station = entry.station if hardware else None
+        if spec is None and station is None:
+            raise ConfigError("no backend: give the step or the campaign a backend: spec")
+        return Task(index, entry.label, entry.name, dict(entry.values), spec, station)
+
     def run(
-        self, runner: Runner, xbar: Crossbar, *, backend: str, campaign_id: str | None = None
+        self,
+        runner: Runner,
+        xbar: Crossbar | None,
+        *,
+        backend: str | None,
+        campaign_id: str | None = None,
+        executor=None,
     ) -> RunOutcome:
-        """Run the campaign, or continue campaign run ``campaign_id``."""
-        self.check(xbar.info)
+        """Run the campaign, or continue campaign run ``campaign_id``.
+
+        xbar: the campaign's chip session (None is allowed when every step fans out);
+        executor: runs the fan-out tasks (default: a LocalExecutor).
+        """
+        self.check(None if xbar is None else xbar.info)
+        if self.n_tasks and self._tasks_checked != backend:
+            self.check_tasks(backend)
         store = runner.store
         if campaign_id is None:
             campaign_id = store.create_run(
                 NAME,
                 self.doc,
-                backend=backend,
-                chip_info=xbar.info.to_dict(),
-                seed=xbar.info.details.get("seed"),
+                backend=backend or "",
+                chip_info={} if xbar is None else xbar.info.to_dict(),
+                seed=None if xbar is None else xbar.info.details.get("seed"),
             )
         store.set_status(campaign_id, "running")
         runner.bus.emit(Status(campaign_id, "running", f"campaign of {len(self.entries)} runs"))
         try:
-            return self._children(runner, xbar, backend, campaign_id)
+            return self._children(runner, xbar, backend, campaign_id, executor)
         except KeyboardInterrupt:
             store.set_status(campaign_id, "interrupted")
             raise
@@ -109,16 +247,29 @@ class Campaign:
             store.set_status(campaign_id, "failed", error=f"{type(exc).__name__}: {exc}")
             raise
 
-    def _children(self, runner: Runner, xbar, backend: str, cid: str) -> RunOutcome:
+    def _children(self, runner: Runner, xbar, backend, cid: str, executor) -> RunOutcome:
         store = runner.store
         recorded = set(store.step_ids(cid))
         _abort_orphans(store, cid, recorded)
-        children = []
+        children: dict[int, dict] = {}
         n = len(self.entries)
-        for i, entry in enumerate(self.entries):
+        i = 0
+        while i < n:
+            entry = self.entries[i]
+            if entry.fanout:
+                end = i
+                while end < n and self.entries[end].step == entry.step:
+                    end += 1
+                stop = self._fan_out(runner, range(i, end), backend, cid, recorded, executor)
+                children.update(stop.pop("children"))
+                if stop:
+                    summary = {"children": _ordered(children), **stop}
+                    return self._stop(runner, cid, "failed", summary, stop["error"])
+                i = end
+                continue
             done_id, start_id = f"child-{i:03d}", f"start-{i:03d}"
             if done_id in recorded:
-                children.append(store.record(cid, done_id))
+                children[i] = store.record(cid, done_id)
             else:
                 if start_id in recorded:
                     child = store.record(cid, start_id)["run_id"]
@@ -129,10 +280,8 @@ class Campaign:
                     entry.procedure, xbar, backend=backend, run_id=child, state_key=cid
                 )
                 if out.status != "completed":
-                    summary = {"children": children, "stopped_at": out.run_id}
-                    store.set_status(cid, out.status, summary=summary)
-                    runner.bus.emit(Status(cid, out.status, ""))
-                    return RunOutcome(cid, out.status, summary)
+                    summary = {"children": _ordered(children), "stopped_at": out.run_id}
+                    return self._stop(runner, cid, out.status, summary, None)
                 result = {
                     "run_id": child,
                     "label": entry.label,
@@ -141,33 +290,108 @@ class Campaign:
                     "summary": out.summary,
                 }
                 store.add_record(cid, done_id, result)
-                children.append(result)
+                children[i] = result
             runner.bus.emit(Progress(cid, i + 1, n, f"campaign: {entry.label}"))
-        summary = {"children": children}
+            i += 1
+        summary = {"children": _ordered(children)}
         store.set_status(cid, "completed", summary=summary)
         runner.bus.emit(Status(cid, "completed", ""))
         return RunOutcome(cid, "completed", summary)
 
+    @staticmethod
+    def _stop(runner, cid, status, summary, error) -> RunOutcome:
+        runner.store.set_status(cid, status, summary=summary, error=error)
+        runner.bus.emit(Status(cid, status, error or ""))
+        return RunOutcome(cid, status, summary)
+
+    def _fan_out(self, runner, indices, backend, cid, recorded, executor) -> dict:
+        """Run one fan-out step's tasks; {"children": ...} plus failure details if any."""
+        store, bus = runner.store, runner.bus
+        children, todo = {}, []
+        for i in indices:
+            if f"child-{i:03d}" in recorded:
+                children[i] = store.record(cid, f"child-{i:03d}")
+            else:
+                todo.append(self.task(i, backend))
+        total, done, failed = len(indices), len(children), []
+        step = self.entries[indices[0]].step + 1
+
+        def progress() -> None:
+            running = total - done - len(failed)  # submitted, not finished (or queued)
+            text = f"step {step}: {done} done, {len(failed)} failed, {running} running"
+            bus.emit(Progress(cid, done + len(failed), total, text))
+
+        progress()
+        for task, result in (executor or LocalExecutor()).run(todo):
+            child = store_result(store, cid, result)
+            doc = {
+                "run_id": child,
+                "label": task.label,
+                "procedure": result["procedure"],
+                "status": result["status"],
+                "summary": result["summary"],
+            }
+            if result["status"] == "completed":
+                store.add_record(cid, f"child-{task.index:03d}", doc)
+                done += 1
+            else:
+                doc["error"] = result["error"]
+                prefix = f"failed-{task.index:03d}-"
+                attempt = sum(s.startswith(prefix) for s in recorded)
+                store.add_record(cid, f"{prefix}{attempt:02d}", doc)
+                recorded.add(f"{prefix}{attempt:02d}")
+                failed.append(doc)
+            children[task.index] = doc
+            progress()
+        if not failed:
+            return {"children": children}
+        first = failed[0]
+        error = (
+            f"{len(failed)} of {total} tasks of step {step} failed (first: {first['label']}: "
+            f"{first['error']}); `xbarlab resume {cid}` runs them again"
+        )
+        return {"children": children, "failed": [f["label"] for f in failed], "error": error}
+
+
+def _ordered(children: dict[int, dict]) -> list[dict]:
+    return [children[i] for i in sorted(children)]
+
+
+def with_spec_params(spec: str, values: Mapping[str, Any]) -> str:
+    """``spec`` with the parameters ``values`` replacing or adding its own."""
+    parsed = parse_spec(spec)
+    merged = dict(parsed.params)
+    for key, value in values.items():
+        merged[str(key)] = str(value).lower() if isinstance(value, bool) else str(value)
+    query = urlencode(merged, safe=":/,")
+    return f"{parsed.scheme}:{parsed.target}" + (f"?{query}" if query else "")
+
 
 def _abort_orphans(store, cid: str, recorded: set[str]) -> None:
-    """Mark "aborted" the children a killed campaign created but never started.
+    """Mark "aborted" the children a killed campaign left behind without a record.
 
     A child run is created, then its start-NNN record is written: a kill in between
     leaves a child no record points to, which never ran a step; resume makes a new one.
+    The same holds for a task result killed while it was being written.
     """
-    started = {store.record(cid, s)["run_id"] for s in recorded if s.startswith("start-")}
+    known = {
+        store.record(cid, s)["run_id"]
+        for s in recorded
+        if s.startswith(("start-", "child-", "failed-"))
+    }
     for child in store.runs(parent=cid):
-        if child.run_id not in started and child.status == "running" and child.n_records == 0:
+        if child.run_id not in known and child.status == "running":
             store.set_status(
                 child.run_id, "aborted", error="created by a campaign killed before it started"
             )
 
 
-def resume(runner: Runner, run_id: str, *, open_crossbar=None) -> RunOutcome:
+def resume(runner: Runner, run_id: str, *, open_crossbar=None, executor=None) -> RunOutcome:
     """Continue a run or campaign from its last durable step.
 
     A child of a campaign resumes its whole campaign. The chip is opened from the
     stored backend spec and, where the backend keeps state, restored from the store.
+    A campaign's fan-out tasks without a durable result run again on ``executor``.
     A completed run is returned as it is.
     """
     store = runner.store
@@ -182,10 +406,15 @@ def resume(runner: Runner, run_id: str, *, open_crossbar=None) -> RunOutcome:
         job = registry.get(info.procedure).from_values(info.parameters)
     if open_crossbar is None:
         from xbarlab.chipdrivers import open_crossbar
+    backend = info.backend or None
+    if info.procedure == NAME and not job.needs_chip:
+        return job.run(runner, None, backend=backend, campaign_id=info.run_id, executor=executor)
     with open_crossbar(info.backend) as xbar:
         restore_chip_state(store, xbar, info.run_id)
         if info.procedure == NAME:
-            return job.run(runner, xbar, backend=info.backend, campaign_id=info.run_id)
+            return job.run(
+                runner, xbar, backend=backend, campaign_id=info.run_id, executor=executor
+            )
         return runner.run(
             job, xbar, backend=info.backend, run_id=info.run_id, state_key=info.run_id
         )
@@ -198,17 +427,25 @@ def _entries(doc) -> list[CampaignEntry]:
     unknown = sorted(set(doc) - set(_TOP_KEYS))
     steps = doc.get("steps")
     errors = (
-        [f"unknown campaign key(s) {', '.join(unknown)}; known: backend, steps"] if unknown else []
+        [f"unknown campaign key(s) {', '.join(unknown)}; known: {', '.join(_TOP_KEYS)}"]
+        if unknown
+        else []
     )
     if doc.get("backend") is not None and not isinstance(doc["backend"], str):
         errors.append(f"backend must be a spec string, got {doc['backend']!r}")
+    station = doc.get("station")
+    if station is not None:
+        try:
+            check_station_name(station)
+        except ConfigError as exc:
+            errors.append(str(exc))
     if not isinstance(steps, list) or not steps:
         errors.append("a campaign needs a non-empty 'steps' list")
         steps = []
     entries = []
     for i, step in enumerate(steps):
         try:
-            entries += _expand(step)
+            entries += _expand(step, i, station, doc.get("backend"))
         except ConfigError as exc:
             name = step.get("procedure", "?") if isinstance(step, dict) else "?"
             errors.append(f"step {i + 1} ({name}): {exc}")
@@ -216,28 +453,79 @@ def _entries(doc) -> list[CampaignEntry]:
     return entries
 
 
-def _expand(step) -> list[CampaignEntry]:
+def _expand(step, index: int, station: str | None, default: Any) -> list[CampaignEntry]:
+    """The children of one step; ``station`` and ``default`` (backend) are the campaign's."""
     if not isinstance(step, dict):
         raise ConfigError(f"a step must be a mapping with 'procedure', got {step!r}")
     unknown = sorted(set(step) - set(_STEP_KEYS))
     if unknown:
         raise ConfigError(f"unknown key(s) {', '.join(unknown)}; known: {', '.join(_STEP_KEYS)}")
-    cls = registry.get(step.get("procedure"))
+    name = step.get("procedure")
+    cls = None if name == TRAIN else registry.get(name)
     params = step.get("params") or {}
     sweep = step.get("sweep") or {}
-    if not isinstance(params, dict) or not isinstance(sweep, dict):
-        raise ConfigError("'params' and 'sweep' must be mappings of parameter: value(s)")
-    for name, values in sweep.items():
+    backend_sweep = step.get("backend_sweep") or {}
+    for key, value in (("params", params), ("sweep", sweep), ("backend_sweep", backend_sweep)):
+        if not isinstance(value, dict):
+            raise ConfigError(f"'{key}' must be a mapping of parameter: value(s), got {value!r}")
+    for name_, values in (*sweep.items(), *backend_sweep.items()):
         if not isinstance(values, list) or not values:
-            raise ConfigError(f"sweep of {name} must be a non-empty list, got {values!r}")
+            raise ConfigError(f"sweep of {name_} must be a non-empty list, got {values!r}")
+    backend = step.get("backend")
+    if backend is not None:
+        if not isinstance(backend, str):
+            raise ConfigError(f"backend must be a spec string, got {backend!r}")
+        parse_spec(backend)
+    fanout = step.get("fanout", False)
+    if not isinstance(fanout, bool):
+        raise ConfigError(f"fanout must be true or false, got {fanout!r}")
+    if step.get("station") is not None:
+        station = check_station_name(step["station"])
+    fanout = fanout or cls is None or bool(backend_sweep) or any(k in step for k in _FANOUT_KEYS)
+    if station is not None and not fanout:  # a campaign-wide station: its hardware steps
+        fanout = not isinstance(default, str) or _is_hardware(default)
     entries = []
-    for combo in itertools.product(*sweep.values()):
-        swept = dict(zip(sweep, combo, strict=True))
-        label = cls.name + (
+    for combo in itertools.product(*sweep.values(), *backend_sweep.values()):
+        swept = dict(zip([*sweep, *backend_sweep], combo, strict=True))
+        values = {**params, **{k: swept[k] for k in sweep}}
+        label = (name or "?") + (
             "[" + ", ".join(f"{k}={v}" for k, v in swept.items()) + "]" if swept else ""
         )
-        entries.append(CampaignEntry(cls.from_values({**params, **swept}), label))
+        if cls is None:
+            procedure, json_values = None, _train_values(values)
+        else:
+            procedure = cls.from_values(values)
+            json_values = procedure.parameters_json()
+        chip = {k: swept[k] for k in backend_sweep}
+        entries.append(
+            CampaignEntry(
+                procedure, label, index, fanout, name, json_values, backend, chip, station
+            )
+        )
     return entries
+
+
+def _train_values(values: Mapping[str, Any]) -> dict:
+    """The JSON parameters of a training step, validated (ConfigError naming the bad one)."""
+    from xbarlab.training.runs import MODES  # training sits beside procedures, imported late
+
+    mode = values.get("mode", "mixed-precision")
+    bad_mode = (
+        f"parameter mode = {mode!r} is not allowed: need one of {', '.join(MODES)}"
+        if mode not in MODES
+        else None
+    )
+    try:
+        parsed = P.parse(TrainParameters, values)
+    except ConfigError as exc:
+        raise ConfigError("; ".join(filter(None, (bad_mode, str(exc))))) from None
+    if bad_mode:
+        raise ConfigError(bad_mode)
+    return P.to_json(parsed)
+
+
+def _is_hardware(spec: str) -> bool:
+    return spec.split(":", 1)[0].strip().lower() in HARDWARE_SCHEMES
 
 
 def _raise_all(errors: list[str]) -> None:

@@ -1,13 +1,15 @@
 """``xbarlab`` commands for procedure runs and the run store.
 
-``procedures`` (list the declared procedures), ``run``, ``campaign``, ``resume`` and the
-``runs`` group (``list``, ``show``, ``export``). ``xbarlab.cli`` registers them on
+``procedures`` (list the declared procedures), ``run``, ``campaign`` and ``resume``
+(``--executor local|dask[:ADDRESS]`` for fan-out steps), ``worker`` (a station's Dask
+worker) and the ``runs`` group (``list``, ``show``, ``export``). ``xbarlab.cli`` registers them on
 ``main``; each command imports the upper layers lazily in its body.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -19,6 +21,7 @@ from xbarlab.cli_common import (
     _run_job,
     _store_option,
 )
+from xbarlab.events import Progress
 
 
 @click.command("procedures")
@@ -65,37 +68,113 @@ def run_cmd(name: str, spec: str, params: tuple[str, ...], store_path: str, as_j
         _run_job(job, store_path, as_json)
 
 
+_executor_option = click.option(
+    "--executor",
+    default="local",
+    show_default=True,
+    metavar="local|dask[:ADDRESS]",
+    help="Where fan-out steps run: local (one after another in this process), dask (a "
+    "LocalCluster, one worker per core) or dask:tcp://HOST:PORT (a running scheduler).",
+)
+
+
 @click.command("campaign")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--backend", "spec", default=None, help="Backend spec (overrides the file's).")
+@_executor_option
 @_store_option
 @_json_option
 @_friendly_errors
-def campaign_cmd(file: str, spec: str | None, store_path: str, as_json: bool):
-    """Run the campaign in FILE (YAML: backend, steps with params and sweeps)."""
+def campaign_cmd(file: str, spec: str | None, executor: str, store_path: str, as_json: bool):
+    """Run the campaign in FILE (YAML: backend, steps with params, sweeps and fan-out)."""
+    from contextlib import ExitStack
+
     from xbarlab.chipdrivers import open_crossbar
     from xbarlab.errors import ConfigError
     from xbarlab.procedures.campaign import Campaign
+    from xbarlab.procedures.executors import check_executor, make_executor
 
     campaign = Campaign.from_file(file)
+    check_executor(executor)
     spec = spec or campaign.backend
-    if not spec:
+    if not spec and campaign.needs_chip:
         raise ConfigError(f"no backend: give --backend or a 'backend:' key in {file}")
-    with open_crossbar(spec) as xbar:
-        campaign.check(xbar.info)
-        _run_job(lambda runner: campaign.run(runner, xbar, backend=spec), store_path, as_json)
+    with ExitStack() as stack:
+        xbar = stack.enter_context(open_crossbar(spec)) if campaign.needs_chip else None
+        campaign.check(None if xbar is None else xbar.info)
+        if campaign.n_tasks:
+            campaign.check_tasks(spec)
+        runs = stack.enter_context(make_executor(executor))
+
+        def job(runner):
+            if campaign.n_tasks and not as_json:
+                runner.bus.subscribe(_TaskLines(), Progress)
+            return campaign.run(runner, xbar, backend=spec, executor=runs)
+
+        _run_job(job, store_path, as_json)
+
+
+class _TaskLines:
+    """Prints a fan-out step's progress (done, failed, running tasks) as lines on stderr
+    when stderr is not a terminal (the tqdm bars show it on one)."""
+
+    def __init__(self):
+        self.last = None
+        self.quiet = sys.stderr.isatty()
+
+    def __call__(self, ev) -> None:
+        if self.quiet or not ev.message.startswith("step ") or ev.message == self.last:
+            return
+        self.last = ev.message
+        click.echo(f"{ev.source}: {ev.message}", err=True)
 
 
 @click.command("resume")
 @click.argument("run_id")
+@_executor_option
 @_store_option
 @_json_option
 @_friendly_errors
-def resume_cmd(run_id: str, store_path: str, as_json: bool):
-    """Continue an interrupted, aborted or failed run or campaign from its last durable step."""
-    from xbarlab.procedures.campaign import resume
+def resume_cmd(run_id: str, executor: str, store_path: str, as_json: bool):
+    """Continue an interrupted, aborted or failed run or campaign from its last durable step.
 
-    _run_job(lambda runner: resume(runner, run_id), store_path, as_json, must_exist=True)
+    A campaign's fan-out tasks without a durable result run again (failed ones too).
+    """
+    from xbarlab.procedures.campaign import resume
+    from xbarlab.procedures.executors import check_executor, make_executor
+
+    check_executor(executor)
+    with make_executor(executor) as runs:
+        _run_job(
+            lambda runner: resume(runner, run_id, executor=runs),
+            store_path,
+            as_json,
+            must_exist=True,
+        )
+
+
+@click.command("worker")
+@click.option(
+    "--scheduler", required=True, metavar="ADDRESS", help="Dask scheduler, tcp://HOST:PORT."
+)
+@click.option("--station", required=True, help="Station name (campaign steps say station: NAME).")
+@click.option(
+    "--backend", "spec", required=True, help="Backend spec of this station's chip (bench:/board:)."
+)
+@_friendly_errors
+def worker_cmd(scheduler: str, station: str, spec: str):
+    """Serve a test station: a Dask worker that runs that station's campaign steps.
+
+    Starts a one-thread Dask worker with resource station-NAME=1, so steps naming the
+    station run only here, one at a time; steps without a backend open SPEC.
+    """
+    from xbarlab.procedures.executors import run_station_worker
+
+    click.echo(f"station {station} ({spec}): worker of {scheduler}; Ctrl+C stops it", err=True)
+    try:
+        run_station_worker(scheduler, station, spec)
+    except KeyboardInterrupt:
+        click.echo(f"station {station}: worker stopped", err=True)
 
 
 @click.group()
@@ -160,4 +239,4 @@ def runs_export(run_id: str, fmt: str, path: str, store_path: str):
     click.echo(str(out))
 
 
-COMMANDS = (procedures_cmd, run_cmd, campaign_cmd, resume_cmd, runs)
+COMMANDS = (procedures_cmd, run_cmd, campaign_cmd, resume_cmd, worker_cmd, runs)
