@@ -364,6 +364,37 @@ def sense_margin_sweep(
     return out
 
 
+def reference_sweep(
+    seed: int = 0,
+    ref_positions=(0.5, 0.35, 0.25, 0.15),
+    *,
+    rows: int = 256,
+    cols: int = 1024,
+    trials: int = 1_000_000,
+) -> list[dict]:
+    """Logic error rates versus sense margin set by the reference placement (at the
+    default TMR): the reference moved from the midpoint toward the lower sum shrinks the
+    margin on that side. One row per ``ref_position``, as in :func:`sense_margin_sweep`
+    (without the convolution)."""
+    out = []
+    for ref in ref_positions:
+        spec = f"emulator:mram?rows={rows}&cols={cols}&seed={seed}&ref_position={ref}"
+        with open_crossbar(spec) as xbar:
+            margins = xbar.info.details["sense_margin"]
+            rates = logic_error_rates(xbar, trials, seed)
+        out.append(
+            {
+                "ref_position": float(ref),
+                "sense_margin_and": margins["and"],
+                "sense_margin_or": margins["or"],
+                "and_error_rate": rates["and"],
+                "or_error_rate": rates["or"],
+                "trials": rates["trials"],
+            }
+        )
+    return out
+
+
 def imce_benchmark(seed: int = 0) -> dict:
     """What bench_devices.py reports for the IMCE engine (a few seconds).
 
@@ -372,7 +403,7 @@ def imce_benchmark(seed: int = 0) -> dict:
     numpy reference exactly. imce_error_rate: the fraction of wrong AND bits the
     engine sensed doing the same convolution on a default (seed 003 Monte-Carlo)
     chip; imce_output_rel_rms: that convolution's relative RMS error.
-    sense_margin_sweep: see :func:`sense_margin_sweep`.
+    sense_margin_sweep, reference_sweep: see those functions.
     """
     rng = np.random.default_rng(seed)
     image, kernel = _workload(rng, 4, 4)
@@ -392,4 +423,5 @@ def imce_benchmark(seed: int = 0) -> dict:
         "logic_error_rate_or": default_rates["or"],
         "logic_trials": default_rates["trials"],
         "sense_margin_sweep": sense_margin_sweep(seed),
+        "reference_sweep": reference_sweep(seed),
     }

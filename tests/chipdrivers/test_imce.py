@@ -12,6 +12,7 @@ from xbarlab.chipdrivers.imce import (
     imce_benchmark,
     logic_error_rates,
     reference_conv2d,
+    reference_sweep,
     sense_margin_sweep,
 )
 from xbarlab.errors import ConfigError
@@ -167,6 +168,13 @@ def test_sweep_error_rate_and_output_error_fall_with_the_sense_margin():
     assert rates[2] < 1e-3  # the seed 003 device at 150 % TMR
 
 
+def test_an_off_centre_reference_costs_margin_and_raises_the_error_rate():
+    sweep = reference_sweep(0, (0.5, 0.15), rows=64, cols=512, trials=50_000)
+    centre, low = sweep
+    assert low["sense_margin_and"] < 0.5 * centre["sense_margin_and"]
+    assert low["and_error_rate"] > 0.02 > 1e-3 > centre["and_error_rate"]
+
+
 def test_benchmark_reports_exactness_and_error_rates():
     result = imce_benchmark(seed=3)
     assert result["imce_exact"] is True
@@ -175,3 +183,4 @@ def test_benchmark_reports_exactness_and_error_rates():
     assert len(result["sense_margin_sweep"]) >= 4
     worst = min(result["sense_margin_sweep"], key=lambda row: row["sense_margin_and"])
     assert worst["and_error_rate"] > 0.01
+    assert [r["ref_position"] for r in result["reference_sweep"]][0] == 0.5
