@@ -13,7 +13,7 @@ same programming-event table (one time per pulse call), the same random streams
 the same state format (:mod:`xbarlab.emulator.pcm_state` reads the attributes both
 arrays have), so saving, restoring and the MVM periphery behave identically.
 
-Per-device state is 27 bytes: g_prog, relax, g_lo, g_hi, sens (float32), event,
+Per-device state is 30 bytes: g_prog, relax, g_lo, g_hi, sens (float32), event,
 pulse_count (uint32), flags (uint8) and formed (bool; all True for now: a pristine,
 unformed mode can be added without a format change).
 """

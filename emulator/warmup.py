@@ -15,6 +15,7 @@ import numpy as np
 
 from xbarlab.emulator.pcm import PCMArray
 from xbarlab.emulator.peripherals import PRESETS as PERIPHERAL_PRESETS
+from xbarlab.emulator.rram import RRAMArray
 
 #: batch rows of the warm-up MVM on a 2 x 2 chip: enough values to reach the parallel
 #: drivers of every pass (2^18 inputs)
@@ -32,3 +33,8 @@ def warm_up() -> None:
         x = np.full((batch, 2), 0.05, dtype=np.float32)
         chip.mvm(x)
         chip.mvm(x, transpose=True)
+    rram = RRAMArray(2, 2, seed=0)  # the RRAM model's own read, pulse and conductance kernels
+    rram.read()
+    rram.pulse(None, np.array([1.0]), np.array([100e-9]), polarity=1)
+    rram.pulse(None, np.array([1.0]), np.array([100e-9]), polarity=-1)
+    rram.conductance()
