@@ -23,6 +23,21 @@ Pairs are programmed most significant first; each later pair is targeted at
 divided by its significance (clipped to the window [g_min, g_max]), so the
 tolerance-limited error shrinks by about ``sum_p sig_p / sig_(k-1)``.
 
+Ternary weights and few-level inputs (seeds 000 and 002)
+-------------------------------------------------------
+``weight_levels=3`` holds a ternary matrix {-a, 0, +a} on one device pair per
+weight: ``+a -> (G+, G-) = (g_on, g_off)``, ``0 -> (g_off, g_off)``,
+``-a -> (g_off, g_on)`` with ``g_off = g_min`` (the RESET floor) and ``g_on = g_min +
+g_range * (g_max - g_min)``; it is the mapping above with ``weight_scale = a``, so
+programming targets only these two conductances (most devices sit at g_off, which
+the RESET that starts programming already reaches). Weights that are not exactly
+ternary are refused. ``input_levels=n`` (odd, e.g. 7: three per polarity and zero)
+quantises each forward input in the tile before the MVM: ``x -> r * round(x * L / r)
+/ L`` with ``L = (n - 1) / 2`` levels per polarity, clipped to [-r, r], where ``r`` is
+``input_range`` (fixed, in input units) or each vector's max |x|. The levels sit on
+whole steps of the chip's own DAC (its levels per polarity must be a multiple of L),
+so the chip adds no rounding of its own.
+
 Layout (:mod:`xbarlab.chipdrivers.tile_layout`): blocks of ``rows`` inputs and
 ``cols // 2`` pair slots, one array per block. On a chip with the capability
 ``differential_columns`` slot ``s`` uses columns ``2s`` (G+) and ``2s + 1`` (G-)
@@ -69,6 +84,16 @@ class AnalogTile(TileProgramming, OwnedArrays):
     max_bound_retries : int
         Times an input vector whose outputs saturated the ADC is repeated with its input
         halved (rounded to a whole DAC level when the chip describes its DAC), >= 0.
+    weight_levels : int, optional
+        None: analog weights. 3: ternary weights {-a, 0, +a} (see the module docstring),
+        one pair per weight (pairs_per_weight must be 1); :meth:`program` refuses
+        weights that are not exactly ternary, and a given weight_scale must equal a.
+    input_levels : int, optional
+        Quantise forward inputs in the tile to this many levels, odd, >= 3 (7: three per
+        polarity and zero, seed 000); None: inputs go to the chip's DAC as they are.
+    input_range : float, optional
+        Input magnitude (input units) that maps to the top input level; inputs beyond it
+        are clipped, > 0; only with input_levels. None: each vector's max |x|.
 
     Attributes
     ----------
@@ -94,6 +119,9 @@ class AnalogTile(TileProgramming, OwnedArrays):
         weight_scale: float | None = None,
         g_range: float = 0.8,
         max_bound_retries: int = 3,
+        weight_levels: int | None = None,
+        input_levels: int | None = None,
+        input_range: float | None = None,
     ):
         self.arrays = list(arrays)
         if not self.arrays:
@@ -134,6 +162,7 @@ class AnalogTile(TileProgramming, OwnedArrays):
         self.v_full_scale = self._full_scale_voltage()
         # without an ADC range nothing saturates: no flags to fetch, no bound management
         self._can_saturate = info.periphery.get("adc_full_scale_A", 0.0) is not None
+        self._set_levels(weight_levels, input_levels, input_range)
         self.max_bound_retries = max_bound_retries
         self.shape: tuple[int, int] | None = None
         self.weight_scale = float("nan")
@@ -196,6 +225,53 @@ class AnalogTile(TileProgramming, OwnedArrays):
         v32 = np.float32(v)
         return np.nextafter(v32, np.float32(0)) if v32 > v else v32
 
+    def _set_levels(self, weight_levels, input_levels, input_range) -> None:
+        """Check and store the ternary-weight and input-quantisation options."""
+        if weight_levels is not None and weight_levels != 3:
+            raise ConfigError(
+                f"weight_levels must be None (analog weights) or 3 (ternary {{-a, 0, +a}}), "
+                f"got {weight_levels!r}"
+            )
+        if weight_levels == 3 and self.pairs_per_weight != 1:
+            raise ConfigError(
+                f"weight_levels=3 holds each ternary weight on one device pair; got "
+                f"pairs_per_weight={self.pairs_per_weight}: use pairs_per_weight=1"
+            )
+        self.weight_levels = None if weight_levels is None else 3
+        if input_levels is not None and not (
+            int(input_levels) == input_levels and input_levels >= 3 and input_levels % 2 == 1
+        ):
+            raise ConfigError(
+                f"input_levels must be an odd integer >= 3 (7: three per polarity and zero), "
+                f"got {input_levels!r}"
+            )
+        if input_range is not None:
+            if input_levels is None:
+                raise ConfigError("input_range applies to quantised inputs: give input_levels")
+            if not (np.isfinite(input_range) and input_range > 0):
+                raise ConfigError(f"input_range must be > 0 (input units), got {input_range!r}")
+        self.input_levels = None if input_levels is None else int(input_levels)
+        self.input_range = None if input_range is None else float(input_range)
+        self._input_steps = 0 if input_levels is None else (int(input_levels) - 1) // 2
+        dac = int(self.info.periphery.get("dac_levels", 0) or 0)
+        if self._input_steps and dac:
+            steps = self._input_steps
+            if dac % steps:
+                raise ConfigError(
+                    f"input_levels={input_levels} ({steps} per polarity) do not fall on whole "
+                    f"steps of the chip's DAC ({dac} levels per polarity): use a chip whose DAC "
+                    f"levels are a multiple of {steps} (e.g. dac_bits=3 or 7 on the emulator) "
+                    "or input_levels=None"
+                )
+            dac_v = min(_dac_range(a.info) for a in self.arrays)
+            if not np.isclose(self.v_full_scale, dac_v, rtol=1e-6, atol=0):
+                raise ConfigError(
+                    f"input_levels needs the DAC's full scale ({dac_v:.6g} V) as the tile's "
+                    f"input full scale, but the read-voltage limit caps it at "
+                    f"{float(self.v_full_scale):.6g} V: raise max_read_voltage or lower the "
+                    "DAC range"
+                )
+
     def _retry_scales(self, retries: int) -> np.ndarray:
         """Input scale per attempt: 1, 1/2, 1/4 ...; on whole DAC levels when the DAC is known.
 
@@ -205,7 +281,13 @@ class AnalogTile(TileProgramming, OwnedArrays):
         """
         scales = float(_RETRY_DIVISOR) ** -np.arange(retries + 1, dtype=np.float64)
         levels = int(self.info.periphery.get("dac_levels", 0) or 0)
-        if levels > 0:
+        if levels > 0 and self._input_steps:
+            # quantised inputs: whole multiples of steps / levels keep every input level
+            # on a whole DAC step; scales that would repeat are dropped
+            unit = self._input_steps / levels
+            scales = np.maximum(np.round(scales / unit), 1) * unit
+            scales = scales[np.r_[True, np.diff(scales) < 0]]
+        elif levels > 0:
             scales = np.maximum(np.round(scales * levels), 1) / levels
         return scales.astype(np.float32)
 
@@ -267,9 +349,11 @@ class AnalogTile(TileProgramming, OwnedArrays):
         self.last_retries = self.last_saturated = 0
         for block, take in self._forward_takes:
             # zero vectors are driven as zeros and scaled back by 0: exact zeros out
-            u, norm = normalise(
-                x[:, block.row0 : block.row1], self.v_full_scale, self.info.rows, "forward"
-            )
+            xs = x[:, block.row0 : block.row1]
+            if self._input_steps:
+                u, norm = self._quantised_inputs(xs)
+            else:
+                u, norm = normalise(xs, self.v_full_scale, self.info.rows, "forward")
             g, s = self._measure(block.array, u, False, take)
             for seg in block.segments:
                 k = slice(seg.s0, seg.s0 + seg.size)
@@ -314,6 +398,28 @@ class AnalogTile(TileProgramming, OwnedArrays):
                 if s is not None:
                     self.last_saturated += int(np.count_nonzero(s))
         return out[0] if single else out
+
+    def _quantised_inputs(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Voltages (batch, rows) on the input_levels grid and the input scale per vector.
+
+        x: (batch, n <= rows) inputs. Each value becomes ``r * k / L`` with ``k`` the
+        nearest integer in [-L, L] to ``x * L / r`` (r: input_range or the vector's
+        max |x|), driven as ``k / L`` of the full-scale voltage; returns those voltages
+        (float32, zero-padded) and r per vector (what outputs are scaled back by).
+        """
+        steps = np.float32(self._input_steps)
+        if self.input_range is None:
+            u, norm = normalise(x, self.v_full_scale, self.info.rows, "forward")
+            k = np.rint(u * (steps / self.v_full_scale))
+        else:
+            x = np.asarray(x, dtype=np.float32)
+            if not np.all(np.isfinite(x)):
+                raise ConfigError("forward input holds NaN or infinity")
+            k = np.zeros((x.shape[0], self.info.rows), np.float32)
+            r = np.float32(self.input_range)
+            np.clip(np.rint(x * (steps / r)), -steps, steps, out=k[:, : x.shape[1]])
+            norm = np.full(x.shape[0], r, np.float32)
+        return (k * (self.v_full_scale / steps)).astype(np.float32), norm
 
     def _pair_outputs(self, cur: np.ndarray, sat: np.ndarray | None, m: int):
         """Currents (A) and saturation flags (or None) of the first m slots: G+ minus G-."""

@@ -1,4 +1,4 @@
-"""One training run by mode (fp, mixed-precision, hwa) on the digits set, stored as a run.
+"""One training run by mode (fp, mixed-precision, hwa, ternary) on the digits set, stored as a run.
 
 The single entry point the ``xbarlab train`` command, the training benchmark and the
 GUI launcher share: :func:`run_training` builds the 64-H-10 MLP, trains it in the
@@ -22,11 +22,18 @@ from xbarlab.training.fp import train_fp
 from xbarlab.training.hwa import DEFAULT_TIMES, deploy, evaluate_over_time, train_hwa
 from xbarlab.training.layers import MLP
 from xbarlab.training.mixed_precision import MixedPrecisionTrainer
+from xbarlab.training.ternary import (
+    bipolar,
+    deploy_ternary,
+    ternary_mlp,
+    ternary_weights,
+    train_ternary,
+)
 
-MODES = ("fp", "mixed-precision", "hwa")
+MODES = ("fp", "mixed-precision", "hwa", "ternary")
 #: epochs per mode when none are given: software training converges in about 40 epochs
 #: with its cosine schedule; mixed precision reaches its plateau in about 20
-DEFAULT_EPOCHS = {"fp": 40, "mixed-precision": 20, "hwa": 40}
+DEFAULT_EPOCHS = {"fp": 40, "mixed-precision": 20, "hwa": 40, "ternary": 40}
 #: the PCM a user would train on: differential column pairs, as on HERMES (seed 004)
 DEFAULT_BACKEND = "emulator:pcm?differential=1&seed=1"
 #: the digits set: 8 x 8 pixels in, 10 classes out
@@ -61,10 +68,14 @@ def run_training(
 
     Parameters
     ----------
-    mode : {"fp", "mixed-precision", "hwa"}
+    mode : {"fp", "mixed-precision", "hwa", "ternary"}
         fp: software only (the backend is not opened). mixed-precision: forward and
         backward products on the chip, updates as SET pulses. hwa: software training
         with weight noise, then programmed onto the chip and evaluated over time.
+        ternary: quantisation-aware training (3-level weights, 7-level activations and
+        inputs in [-1, 1], weight noise; :mod:`xbarlab.training.ternary`), then
+        programmed onto ternary tiles (one device pair per weight, 7-level input
+        quantisation) and evaluated over time like hwa.
     backend : str
         Chip spec of the analog layers.
     epochs : int, optional
@@ -87,7 +98,10 @@ def run_training(
         JSON-ready: mode, backend, seed, epochs, test_accuracy, history (per-epoch
         dicts), run_id (or None); mixed-precision adds pulses, refreshes and the
         characterisation; hwa adds software_accuracy and accuracy_vs_time (keyed by
-        seconds after programming, see :func:`time_key`, each with gdc and raw).
+        seconds after programming, see :func:`time_key`, each with gdc and raw);
+        ternary adds the same (software_accuracy with the ternarised weights), the
+        ternary magnitude a of each layer (weight_levels) and the mean programming
+        iterations per device (mean_iterations).
     """
     if mode not in MODES:
         raise ConfigError(f"mode = {mode!r} is not one of {', '.join(MODES)}")
@@ -150,12 +164,40 @@ def _hwa(sizes, backend, epochs, seed, run) -> dict:
     }
 
 
+def _ternary(sizes, backend, epochs, seed, run) -> dict:
+    data = bipolar(load_digits(seed))
+    model = ternary_mlp(sizes, np.random.default_rng(seed))
+    train_ternary(model, data, epochs=epochs, seed=seed, on_epoch=run.epoch)
+    weights = ternary_weights(model)
+    run.arrays = _weights(model)
+    for k, w in enumerate(weights):
+        run.arrays[f"{k}.W"] = w  # what is programmed: {-a, 0, +a}
+    with deploy_ternary(model, backend, seed=seed) as deployed:
+        # verify iterations each converged device needed, over every tile
+        iterations = np.concatenate(
+            [
+                p.result.done_at[p.result.converged].ravel()
+                for tile in deployed.tiles
+                for p in tile.report.parts
+            ]
+        )
+        over_time = evaluate_over_time(deployed, data, DEFAULT_TIMES)
+    vs_time = {time_key(t): {"gdc": v["gdc"], "raw": v["raw"]} for t, v in over_time.items()}
+    return {
+        "test_accuracy": vs_time[time_key(DEFAULT_TIMES[0])]["gdc"],
+        "software_accuracy": run.history[-1]["test_accuracy"],
+        "accuracy_vs_time": vs_time,
+        "weight_levels": [float(np.max(np.abs(w))) for w in weights],
+        "mean_iterations": float(np.mean(iterations)),
+    }
+
+
 def time_key(t: float) -> str:
     """The JSON key of a time after programming: whole seconds as "86400", else repr."""
     return str(int(t)) if float(t).is_integer() else repr(float(t))
 
 
-_TRAINERS = {"fp": _fp, "mixed-precision": _mixed_precision, "hwa": _hwa}
+_TRAINERS = {"fp": _fp, "mixed-precision": _mixed_precision, "hwa": _hwa, "ternary": _ternary}
 
 
 def _weights(model: MLP) -> dict[str, np.ndarray]:

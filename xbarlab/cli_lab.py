@@ -113,10 +113,11 @@ def gui_cmd(spec, store_path, run_name, params, screenshot):
 @click.command("train")
 @click.option(
     "--mode",
-    type=click.Choice(["fp", "mixed-precision", "hwa"]),
+    type=click.Choice(["fp", "mixed-precision", "hwa", "ternary"]),
     required=True,
     help="fp: software only; mixed-precision: chip in the loop, SET-pulse updates; "
-    "hwa: noise-injection training, then programmed and evaluated over time.",
+    "hwa: noise-injection training, then programmed and evaluated over time; "
+    "ternary: 3-level weights, 7-level activations, on ternary tiles.",
 )
 @click.option(
     "--backend",
