@@ -31,6 +31,7 @@ from xbarlab.emulator.peripherals import PRESETS as PERIPHERAL_PRESETS
 from xbarlab.emulator.peripherals import PeripheralParams
 from xbarlab.emulator.rng import KeyStream
 from xbarlab.emulator.rram_params import RRAMParams
+from xbarlab.errors import ConfigError
 
 #: cached MVM matrices are reused while the time since they were computed is below this
 #: fraction of the time since the last pulse (relaxation then changes G by far less than
@@ -199,7 +200,7 @@ class RRAMArray:
         if n == 0:
             return
         if polarity not in (1, -1):
-            raise ValueError(f"polarity must be +1 or -1, got {polarity!r}")
+            raise ConfigError(f"polarity must be +1 or -1, got {polarity!r}")
         amplitude = _kernel_array(amplitude, np.float64).ravel()
         width = _kernel_array(width, np.float64).ravel()
         drive = self.params.drive(polarity, amplitude, width)
