@@ -75,7 +75,7 @@ def test_backends_lists_the_emulator_with_an_example(run):
     [
         ("nosuch:thing", ["unknown backend scheme 'nosuch'", "valid", "emulator"]),
         ("emulator:pcm?rows=8&bogus=1", ["unknown parameter", "bogus", "valid", "rows", "cols"]),
-        ("emulator:rram", ["unknown emulated technology", "valid", "pcm"]),
+        ("emulator:sram", ["unknown emulated technology", "valid", "pcm"]),
         ("emulator:pcm?rows=zero", ["rows must be an integer"]),
         ("pcm", ["has no scheme"]),
     ],

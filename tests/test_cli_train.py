@@ -71,10 +71,10 @@ def test_bad_options_are_one_line_errors(tmp_path, args, message):
 def test_a_bad_backend_fails_the_run_cleanly(tmp_path):
     store = str(tmp_path / "runs.sqlite")
     res = CliRunner().invoke(
-        main, ["train", "--mode", "mixed-precision", "--backend", "emulator:rram", "--store", store]
+        main, ["train", "--mode", "mixed-precision", "--backend", "emulator:sram", "--store", store]
     )
-    assert res.exit_code == 1 and "unknown emulated technology 'rram'" in res.output
+    assert res.exit_code == 1 and "unknown emulated technology 'sram'" in res.output
     assert "Traceback" not in res.output
     with RunStore(store) as s:
         (run,) = s.runs()
-        assert run.status == "failed" and "rram" in run.error
+        assert run.status == "failed" and "sram" in run.error
