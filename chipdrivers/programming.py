@@ -1,11 +1,13 @@
 """Programming algorithms: pure functions over any ``Crossbar``.
 
-Both algorithms are closed loops (program-and-verify): read the devices still
+Every algorithm is a closed loop (program-and-verify): read the devices still
 outside tolerance, pulse them, repeat. Each iteration is vectorised over every
 unconverged device (one read and a few pulse calls per iteration), so the same
 code drives the emulator, a test board or a bench. They share one verify step
-(:class:`_Loop`): acceptance, stuck detection and the per-iteration trace; they
-differ only in how they choose the SET pulse.
+(:class:`~xbarlab.chipdrivers.program_loop.VerifyLoop`): acceptance, stuck
+detection, the per-device pulse count and the per-iteration trace, and its options
+``verify_reads`` (average n reads per verify) and ``confirm_reads`` (re-read before
+accepting); they differ only in how they choose the SET pulse.
 
 - :func:`write_verify`: generic; SET height proportional to the remaining error.
 - :func:`program_iterative`: multilevel-PCM program-and-verify in the style of
@@ -14,79 +16,62 @@ differ only in how they choose the SET pulse.
   Joshi et al., Nat. Commun. 11, 2473 (2020)): RESET start, SET pulses whose height
   follows the remaining error through a per-device gain that adapts to how the
   device responded, RESET and retry on overshoot.
+- :func:`program_ispp`: incremental step pulse programming: the SET height ramps by
+  a fixed step per pulse (Suh et al., IEEE JSSC 30, 1149 (1995), for flash; used for
+  multilevel RRAM and PCM, e.g. the 2-bit/cell RRAM comparison of ISPP and
+  fixed-pulse verify cited in issue 11).
+- :func:`program_fixed`: fixed-pulse verify: the same SET pulse every iteration
+  until the device is within tolerance.
 
-:data:`ALGORITHMS` names them for procedures and the CLI.
+:data:`ALGORITHMS` names them for procedures and the CLI. :func:`program_rounds` runs
+any of them in rounds with a settle time: after each settle every device is verified
+again and only those that relaxed or drifted out of tolerance are re-programmed (the
+multi-round programming that narrows the spread on chips such as NeuRRAM, Wan et al.,
+Nature 608, 504 (2022)).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from xbarlab.chipdrivers.crossbar import Crossbar, PulseShape
+from xbarlab.chipdrivers.crossbar import Crossbar
+from xbarlab.chipdrivers.program_loop import (
+    IterationStats,
+    ProgramResult,
+    VerifyCallback,
+    VerifyLoop,
+    VerifyOptions,
+    check_targets,
+    full_drive,
+    rc_of,
+    set_at,
+    set_scaled,
+)
 from xbarlab.chipdrivers.selection import resolve
 from xbarlab.errors import ConfigError
 
-#: amplitude levels used when a backend takes one amplitude per pulse call
-_AMPLITUDE_LEVELS = 16
+__all__ = [
+    "ALGORITHMS",
+    "IterationStats",
+    "ProgramResult",
+    "RoundsResult",
+    "program_fixed",
+    "program_ispp",
+    "program_iterative",
+    "program_rounds",
+    "write_verify",
+]
 
-
-@dataclass(frozen=True)
-class IterationStats:
-    """One program-and-verify iteration.
-
-    iteration: 1-based; converged: devices within tolerance so far; unresponsive:
-    devices given up as not responding; mean_abs_error: mean |target - G| in S over
-    all programmed devices at their latest read; pulses: pulses applied this iteration.
-    """
-
-    iteration: int
-    converged: int
-    unresponsive: int
-    mean_abs_error: float
-    pulses: int
-
-
-@dataclass
-class ProgramResult:
-    """Outcome of a programming run, arrays in the selection's shape.
-
-    converged: within tolerance at the last verify read; unresponsive: flagged as not
-    responding to SET or RESET (stuck); g_verify: conductance in S at each device's last
-    verify read; trace: one :class:`IterationStats` per iteration; done_at: the
-    iteration at which each device was accepted or given up (0: still being programmed
-    when the run ended), or None.
-    """
-
-    converged: np.ndarray
-    unresponsive: np.ndarray
-    g_verify: np.ndarray
-    tolerance: float
-    trace: list[IterationStats] = field(default_factory=list)
-    done_at: np.ndarray | None = None
-
-    @property
-    def iterations(self) -> int:
-        return len(self.trace)
-
-    @property
-    def converged_fraction(self) -> float:
-        """Converged devices over devices not flagged unresponsive."""
-        usable = np.count_nonzero(~self.unresponsive)
-        return float(np.count_nonzero(self.converged & ~self.unresponsive) / max(usable, 1))
-
-    @property
-    def mean_iterations(self) -> float:
-        """Mean verify iterations the converged devices needed (NaN if none or unknown)."""
-        if self.done_at is None or not self.converged.any():
-            return float("nan")
-        return float(self.done_at[self.converged].mean())
-
-    @property
-    def total_pulses(self) -> int:
-        return sum(s.pulses for s in self.trace)
+_COMMON_DOC = """
+    verify_reads : int
+        Reads averaged at every verify, 1 .. 1024 (read noise falls as 1/sqrt(n)).
+    confirm_reads : int
+        Extra reads (averaged) a device that passed verify must also pass before it is
+        accepted, 0 .. 1024 (0: accept on the verify read).
+    on_iteration : callable, optional
+        Called with each :class:`IterationStats` (progress display)."""
 
 
 def write_verify(
@@ -99,7 +84,9 @@ def write_verify(
     full_drive_error: float | None = None,
     reset_first: bool = True,
     patience: int = 20,
-    on_iteration: Callable[[IterationStats], None] | None = None,
+    verify_reads: int = 1,
+    confirm_reads: int = 0,
+    on_iteration: VerifyCallback | None = None,
 ) -> ProgramResult:
     """Program devices to target conductances with read-verify-pulse iterations.
 
@@ -127,14 +114,13 @@ def write_verify(
         RESET every selected device before the first verify.
     patience : int
         SET pulses after which a device that has not moved is declared stuck.
-    on_iteration : callable, optional
-        Called with each :class:`IterationStats` (progress display).
     """
-    loop = _Loop(xbar, targets, sel, tolerance, max_iterations, patience, on_iteration)
-    full = _full_drive(full_drive_error, xbar.info.g_max)
+    opts = VerifyOptions(verify_reads, confirm_reads)
+    loop = VerifyLoop(xbar, targets, sel, tolerance, max_iterations, patience, on_iteration, opts)
+    full = full_drive(full_drive_error, xbar.info.g_max)
 
     def set_pulses(over, under, err):
-        return _set_scaled(xbar, loop.flat[under], err / full, loop.info)
+        return set_scaled(xbar, loop.flat[under], err / full, loop.info)
 
     return loop.run(max_iterations, reset_first, set_pulses)
 
@@ -151,14 +137,17 @@ def program_iterative(
     gain_step: float = 1.5,
     retry_gain: float = 0.5,
     patience: int = 20,
-    on_iteration: Callable[[IterationStats], None] | None = None,
+    verify_reads: int = 1,
+    confirm_reads: int = 0,
+    on_iteration: VerifyCallback | None = None,
 ) -> ProgramResult:
     """Iterative multilevel-PCM program-and-verify (Papandreou et al., ISCAS 2011).
 
     After an optional RESET of every device, each iteration reads the unconverged
-    devices once. A device within ``tolerance`` of its target is done (it is not read
-    again: like the published algorithm, it is accepted on one verify read, read noise
-    included). A device above target by more than the tolerance has overshot: it is
+    devices (``verify_reads`` reads averaged). A device within ``tolerance`` of its
+    target is done (it is not read again: like the published algorithm, it is accepted
+    on its verify read, read noise included, unless ``confirm_reads`` asks for a second
+    look). A device above target by more than the tolerance has overshot: it is
     RESET and climbs again with its gain multiplied by ``retry_gain`` (a gentler
     approach). A device below target gets a SET pulse of height
 
@@ -198,11 +187,10 @@ def program_iterative(
         Factor applied to the gain after an overshoot, 0 < retry_gain <= 1.
     patience : int
         SET pulses after which a device that has not moved is declared stuck, >= 1.
-    on_iteration : callable, optional
-        Called with each :class:`IterationStats` (progress display).
     """
-    loop = _Loop(xbar, targets, sel, tolerance, max_iterations, patience, on_iteration)
-    full = _full_drive(full_drive_error, xbar.info.g_max)
+    opts = VerifyOptions(verify_reads, confirm_reads)
+    loop = VerifyLoop(xbar, targets, sel, tolerance, max_iterations, patience, on_iteration, opts)
+    full = full_drive(full_drive_error, xbar.info.g_max)
     if not (np.isfinite(gain_step) and gain_step > 1):
         raise ConfigError(f"gain_step must be a finite number > 1, got {gain_step!r}")
     if not 0 < retry_gain <= 1:
@@ -221,185 +209,285 @@ def program_iterative(
         gain[under] = np.clip(gain[under] * factor, _GAIN_MIN, _GAIN_MAX)
         err_before[under] = err
         was_set[under] = True
-        return _set_scaled(xbar, loop.flat[under], gain[under] * err / full, loop.info)
+        return set_scaled(xbar, loop.flat[under], gain[under] * err / full, loop.info)
 
     return loop.run(max_iterations, reset_first, set_pulses)
 
 
+def program_ispp(
+    xbar: Crossbar,
+    targets,
+    sel=None,
+    *,
+    tolerance: float | None = None,
+    max_iterations: int = 100,
+    reset_first: bool = True,
+    v_start: float | None = None,
+    v_step: float | None = None,
+    patience: int = 40,
+    verify_reads: int = 1,
+    confirm_reads: int = 0,
+    on_iteration: VerifyCallback | None = None,
+) -> ProgramResult:
+    """Incremental step pulse programming (ISPP): SET heights ramp by a fixed step.
+
+    Each device below target gets a SET pulse of height ``v_start + k * v_step`` at its
+    k-th SET since its last RESET (k = 0, 1, ...), capped at the top of
+    ``info.set_amplitude_range``; the height does not depend on the error. A device
+    that overshoots is RESET and restarts its ramp at ``v_start``.
+
+    Parameters
+    ----------
+    targets, sel, tolerance, max_iterations, reset_first
+        As for :func:`program_iterative`.
+    v_start : float, optional
+        First SET height in V, inside ``info.set_amplitude_range``. Default its bottom.
+    v_step : float, optional
+        Height step per pulse in V, > 0. Default 1/32 of the SET range.
+    patience : int
+        SET pulses after which a device that has not moved is declared stuck, >= 1
+        (default 40: a ramp starts gently).
+    """
+    opts = VerifyOptions(verify_reads, confirm_reads)
+    loop = VerifyLoop(xbar, targets, sel, tolerance, max_iterations, patience, on_iteration, opts)
+    lo, hi = xbar.info.set_amplitude_range
+    start = lo if v_start is None else _in_set_range("v_start", v_start, lo, hi)
+    step = (hi - lo) / 32 if v_step is None else float(v_step)
+    if not (np.isfinite(step) and 0 < step <= hi - lo):
+        raise ConfigError(f"v_step must be in (0, {hi - lo:g}] V, got {v_step!r}")
+
+    def set_pulses(over, under, err):
+        k = loop.sets_since_reset[under] - 1  # already counted for this iteration
+        amp = np.minimum(start + step * k, hi)
+        return set_at(xbar, loop.flat[under], amp, loop.info)
+
+    return loop.run(max_iterations, reset_first, set_pulses)
+
+
+def program_fixed(
+    xbar: Crossbar,
+    targets,
+    sel=None,
+    *,
+    tolerance: float | None = None,
+    max_iterations: int = 100,
+    reset_first: bool = True,
+    amplitude: float | None = None,
+    patience: int = 40,
+    verify_reads: int = 1,
+    confirm_reads: int = 0,
+    on_iteration: VerifyCallback | None = None,
+) -> ProgramResult:
+    """Fixed-pulse verify: the same SET pulse every iteration until within tolerance.
+
+    Devices above target are RESET and climb again with the same pulse.
+
+    Parameters
+    ----------
+    targets, sel, tolerance, max_iterations, reset_first
+        As for :func:`program_iterative`.
+    amplitude : float, optional
+        SET height in V, inside ``info.set_amplitude_range``. Default 20% up the range
+        (small steps, so few devices jump over the tolerance band).
+    patience : int
+        SET pulses after which a device that has not moved is declared stuck, >= 1.
+    """
+    opts = VerifyOptions(verify_reads, confirm_reads)
+    loop = VerifyLoop(xbar, targets, sel, tolerance, max_iterations, patience, on_iteration, opts)
+    lo, hi = xbar.info.set_amplitude_range
+    if amplitude is None:
+        amp = lo + 0.2 * (hi - lo)
+    else:
+        amp = _in_set_range("amplitude", amplitude, lo, hi)
+
+    def set_pulses(over, under, err):
+        return set_at(xbar, loop.flat[under], amp, loop.info)
+
+    return loop.run(max_iterations, reset_first, set_pulses)
+
+
+def _in_set_range(name: str, value, lo: float, hi: float) -> float:
+    v = float(value)
+    if not lo <= v <= hi:
+        raise ConfigError(
+            f"{name} = {value!r} V must lie in this chip's SET range [{lo:g}, {hi:g}] V"
+        )
+    return v
+
+
+for _f in (write_verify, program_iterative, program_ispp, program_fixed):
+    _f.__doc__ = _f.__doc__.rstrip() + "\n" + _COMMON_DOC + "\n    "
+
 #: bounds of program_iterative's per-device gain
 _GAIN_MIN, _GAIN_MAX = 1 / 16, 16.0
 
-
 #: the programming algorithms by name (procedures and the CLI choose among these)
-ALGORITHMS: dict[str, Callable[..., ProgramResult]] = {
+ALGORITHMS = {
     "iterative": program_iterative,
     "write-verify": write_verify,
+    "ispp": program_ispp,
+    "fixed-pulse": program_fixed,
 }
 
 
-class _Loop:
-    """What every program-and-verify run shares: inputs checked, per-device state,
-    the verify step (acceptance and stuck detection), RESETs and the trace.
+@dataclass
+class RoundsResult:
+    """Outcome of :func:`program_rounds`.
 
-    Device arrays are indexed 0..n-1 over the selection; ``flat`` maps them to the
-    chip's flat indices and ``active`` lists the devices still being programmed.
+    result: the rounds merged into one :class:`ProgramResult` (pulses summed, the
+    latest verify of each device, the traces one after another); sigma: per round, the
+    std in S of G - target over usable devices at the read ``settle_time`` after the
+    round; rms: the same as root mean square (bias included); out_of_tolerance: per
+    round, usable devices outside the tolerance at that read; reprogrammed: per round,
+    devices programmed in it; g_settle: conductance in S at the last settle read.
     """
 
-    def __init__(self, xbar, targets, sel, tolerance, max_iterations, patience, on_iteration):
-        info = xbar.info
-        s = resolve(sel, info.shape)
-        self.xbar, self.info, self.shape = xbar, info, s.shape
-        self.flat = np.arange(info.rows * info.cols) if s.flat is None else s.flat
-        self.tgt = _check_targets(targets, s.shape, info.g_min, info.g_max)
-        self.tol = 0.02 * info.g_max if tolerance is None else float(tolerance)
-        _check_settings(self.tol, max_iterations, patience)
-        self.patience = int(patience)
-        self.on_iteration = on_iteration
-        n = self.flat.size
-        self.g_verify = np.zeros(n, dtype=np.float32)
-        self.converged = np.zeros(n, dtype=bool)
-        self.unresponsive = np.zeros(n, dtype=bool)
-        self.reset_fail = np.zeros(n, dtype=np.int32)
-        self.sets_since_reset = np.zeros(n, dtype=np.int32)
-        self.g_at_reset = np.zeros(n, dtype=np.float32)
-        self.just_reset = np.zeros(n, dtype=bool)
-        self.done_at = np.zeros(n, dtype=np.int32)
-        self.active = np.arange(n)
-        self.trace: list[IterationStats] = []
+    result: ProgramResult
+    sigma: list[float] = field(default_factory=list)
+    rms: list[float] = field(default_factory=list)
+    out_of_tolerance: list[int] = field(default_factory=list)
+    reprogrammed: list[int] = field(default_factory=list)
+    g_settle: np.ndarray | None = None
 
-    def run(self, max_iterations: int, reset_first: bool, set_pulses) -> ProgramResult:
-        """Verify, RESET the overshot, ``set_pulses(over, under, err_under)`` the rest."""
-        if reset_first and self.flat.size:
-            self.reset(self.active)
-        for _ in range(int(max_iterations)):
-            if self.active.size == 0:
-                break
-            err = self.verify()
-            over, under = self.active[err < -self.tol], self.active[err > self.tol]
-            self.sets_since_reset[under] += 1
-            pulses = self.reset(over) + set_pulses(over, under, err[err > self.tol])
-            self.record(pulses)
-        return self.result()
 
-    def reset(self, dev: np.ndarray) -> int:
-        """RESET devices ``dev`` (selection indices); returns the pulse count."""
-        self.just_reset[dev] = True
-        self.sets_since_reset[dev] = 0
-        return _pulse(self.xbar, self.flat[dev], self.info.reset_pulse)
+def program_rounds(
+    xbar: Crossbar,
+    targets,
+    sel=None,
+    *,
+    algorithm: str = "iterative",
+    rounds: int = 3,
+    settle_time: float = 60.0,
+    verify_reads: int = 1,
+    settle_reads: int | None = None,
+    on_iteration: VerifyCallback | None = None,
+    **options,
+) -> RoundsResult:
+    """Program in ``rounds``: program, settle, verify every device, re-program only
+    those out of tolerance, and so on.
 
-    def verify(self) -> np.ndarray:
-        """Read the active devices, retire the converged and the stuck ones.
+    Round 1 programs every selected device with ``ALGORITHMS[algorithm]``. Each round
+    ends ``settle_time`` later with a read of every selected device (``verify_reads``
+    averaged); the devices then outside the tolerance and not flagged unresponsive
+    are programmed again in the next round, from where they are (no RESET first;
+    the algorithm RESETs those above target). Relaxation and drift after the settle
+    are what the later rounds correct.
 
-        Returns target - G in S of the devices still active (same order as ``active``).
-        """
-        act, tol = self.active, self.tol
-        g = self.xbar.read(_rc(self.flat[act], self.info.cols))
-        self.g_verify[act] = g
-        err = self.tgt[act] - g
-        jr = self.just_reset[act]
-        self.g_at_reset[act[jr]] = g[jr]
-        fails = self.reset_fail[act]
-        self.reset_fail[act] = np.where(jr, np.where(err < -tol, fails + 1, 0), fails)
-        moved = g - self.g_at_reset[act]
-        slow = (self.sets_since_reset[act] >= self.patience) & (moved < tol)
-        dead = (self.reset_fail[act] >= 2) | slow
-        ok = np.abs(err) <= tol
-        self.unresponsive[act[dead]] = True
-        self.converged[act[ok]] = True
-        self.done_at[act[ok | dead]] = len(self.trace) + 1
-        self.just_reset[act] = False
-        keep = ~(ok | dead)
-        self.active = act[keep]
-        return err[keep]
-
-    def record(self, pulses: int) -> None:
-        n = self.flat.size
-        stats = IterationStats(
-            len(self.trace) + 1,
-            int(self.converged.sum()),
-            int(self.unresponsive.sum()),
-            float(np.mean(np.abs(self.tgt - self.g_verify))) if n else 0.0,
-            pulses,
+    Parameters
+    ----------
+    targets, sel
+        As for the algorithms.
+    algorithm : str
+        A key of :data:`ALGORITHMS`.
+    rounds : int
+        Programming rounds, >= 1.
+    settle_time : float
+        Wait in s (backend clock) between the end of a round and its verify, >= 0.
+    verify_reads : int
+        Reads averaged at every verify of the algorithm, 1 .. 1024.
+    settle_reads : int, optional
+        Reads averaged at the read after each settle, 1 .. 1024 (default verify_reads).
+    **options
+        Further keyword options of the algorithm (tolerance, confirm_reads, ...).
+    """
+    if algorithm not in ALGORITHMS:
+        raise ConfigError(f"algorithm {algorithm!r} is unknown; use one of {', '.join(ALGORITHMS)}")
+    if isinstance(rounds, bool) or int(rounds) != rounds or rounds < 1:
+        raise ConfigError(f"rounds must be an integer >= 1, got {rounds!r}")
+    if not (np.isfinite(settle_time) and settle_time >= 0):
+        raise ConfigError(f"settle_time must be >= 0 s, got {settle_time!r}")
+    settle_reads = verify_reads if settle_reads is None else settle_reads
+    VerifyOptions(verify_reads, 0)
+    VerifyOptions(settle_reads, 0)
+    program = ALGORITHMS[algorithm]
+    info = xbar.info
+    s = resolve(sel, info.shape)
+    flat = np.arange(info.rows * info.cols) if s.flat is None else s.flat
+    tgt = check_targets(targets, s.shape, info.g_min, info.g_max)
+    n = flat.size
+    merged = None
+    out = RoundsResult(result=None)  # type: ignore[arg-type]
+    reset_first = bool(options.pop("reset_first", True))
+    todo = np.arange(n)
+    for k in range(int(rounds)):
+        res = program(
+            xbar,
+            tgt[todo],
+            rc_of(flat[todo], info.cols),
+            reset_first=reset_first and k == 0,
+            verify_reads=verify_reads,
+            on_iteration=on_iteration,
+            **options,
         )
-        self.trace.append(stats)
-        if self.on_iteration is not None:
-            self.on_iteration(stats)
+        merged = _flatten(res) if k == 0 else _merge(merged, res, todo)
+        out.reprogrammed.append(int(todo.size))
+        xbar.clock.sleep(float(settle_time))
+        rc = rc_of(flat, info.cols)
+        g = np.mean([xbar.read(rc) for _ in range(int(settle_reads))], axis=0)
+        usable = ~merged.unresponsive
+        err = (g - tgt).astype(np.float64)
+        bad = usable & (np.abs(err) > merged.tolerance)
+        out.sigma.append(float(err[usable].std()) if usable.any() else float("nan"))
+        out.rms.append(float(np.sqrt(np.mean(err[usable] ** 2))) if usable.any() else float("nan"))
+        out.out_of_tolerance.append(int(bad.sum()))
+        out.g_settle = g.astype(np.float32).reshape(s.shape)
+        todo = np.flatnonzero(bad)
+        if todo.size == 0 and k + 1 < rounds:
+            out.reprogrammed.extend([0] * (int(rounds) - k - 1))
+            break
+    out.result = _shaped(merged, s.shape) if n else merged
+    return out
 
-    def result(self) -> ProgramResult:
-        s = self.shape
-        return ProgramResult(
-            self.converged.reshape(s),
-            self.unresponsive.reshape(s),
-            self.g_verify.reshape(s),
-            self.tol,
-            self.trace,
-            self.done_at.reshape(s),
+
+def _flatten(res: ProgramResult) -> ProgramResult:
+    """A ProgramResult with 1-D copies of its per-device arrays."""
+    arrays = [np.array(a).ravel() for a in (res.converged, res.unresponsive, res.g_verify)]
+    extra = [None if a is None else np.array(a).ravel() for a in (res.done_at, res.pulses)]
+    stuck = None if res.stuck_set is None else np.array(res.stuck_set).ravel()
+    return ProgramResult(*arrays, res.tolerance, list(res.trace), *extra, stuck)
+
+
+def _merge(merged: ProgramResult, res: ProgramResult, todo: np.ndarray) -> ProgramResult:
+    """Fold round ``res`` of devices ``todo`` (indices into merged's arrays) into merged."""
+    offset = merged.iterations
+    merged.converged[todo] = np.ravel(res.converged)
+    merged.unresponsive[todo] |= np.ravel(res.unresponsive)
+    merged.g_verify[todo] = np.ravel(res.g_verify)
+    if merged.pulses is not None and res.pulses is not None:
+        merged.pulses[todo] += np.ravel(res.pulses)
+    if merged.done_at is not None and res.done_at is not None:
+        merged.done_at[todo] = np.where(
+            np.ravel(res.done_at) > 0, np.ravel(res.done_at) + offset, 0
         )
-
-
-def _rc(flat: np.ndarray, cols: int) -> tuple[np.ndarray, np.ndarray]:
-    return flat // cols, flat % cols
-
-
-def _pulse(xbar: Crossbar, flat: np.ndarray, shape: PulseShape) -> int:
-    if flat.size:
-        xbar.pulse(
-            _rc(flat, xbar.info.cols),
-            polarity=shape.polarity,
-            amplitude=shape.amplitude,
-            width=shape.width,
+    if merged.stuck_set is not None and res.stuck_set is not None:
+        merged.stuck_set[todo] |= np.ravel(res.stuck_set)
+    others = np.ones(merged.converged.size, dtype=bool)
+    others[todo] = False
+    base = int(np.count_nonzero(merged.converged & others))
+    for st in res.trace:
+        merged.trace.append(
+            IterationStats(
+                offset + st.iteration,
+                base + st.converged,
+                int(np.count_nonzero(merged.unresponsive & others)) + st.unresponsive,
+                st.mean_abs_error,
+                st.pulses,
+            )
         )
-    return int(flat.size)
+    return merged
 
 
-def _set_scaled(xbar: Crossbar, flat: np.ndarray, drive: np.ndarray, info) -> int:
-    """SET pulses whose height is interpolated over the SET range by drive in [0, 1]."""
-    if flat.size == 0:
-        return 0
-    lo, hi = info.set_amplitude_range
-    amp = lo + (hi - lo) * np.clip(drive, 0.0, 1.0)
-    sp = info.set_pulse
-    if "per_device_pulses" in info.capabilities:
-        xbar.pulse(_rc(flat, info.cols), polarity=sp.polarity, amplitude=amp, width=sp.width)
-        return int(flat.size)
-    levels = np.round((amp - lo) / (hi - lo) * (_AMPLITUDE_LEVELS - 1)).astype(int)
-    for level in np.unique(levels):
-        a = lo + (hi - lo) * level / (_AMPLITUDE_LEVELS - 1)
-        xbar.pulse(
-            _rc(flat[levels == level], info.cols), polarity=sp.polarity, amplitude=a, width=sp.width
-        )
-    return int(flat.size)
+def _shaped(res: ProgramResult, shape) -> ProgramResult:
+    def r(a):
+        return None if a is None else a.reshape(shape)
 
-
-def _full_drive(full_drive_error: float | None, g_max: float) -> float:
-    full = 0.25 * g_max if full_drive_error is None else float(full_drive_error)
-    if not full > 0:
-        raise ConfigError(f"full_drive_error must be > 0 S, got {full_drive_error!r}")
-    return full
-
-
-def _check_targets(targets, shape, g_min: float, g_max: float) -> np.ndarray:
-    try:
-        tgt = np.asarray(targets, dtype=np.float32)
-    except (TypeError, ValueError):
-        raise ConfigError("targets must be conductances in S (numbers)") from None
-    if tgt.shape != tuple(shape):
-        raise ConfigError(f"targets have shape {tgt.shape}, the selection has shape {shape}")
-    if not np.all(np.isfinite(tgt)):
-        bad = int(np.count_nonzero(~np.isfinite(tgt)))
-        raise ConfigError(f"{bad} target(s) are NaN or infinite; give every device a target in S")
-    if tgt.size and not (tgt.min() >= g_min and tgt.max() <= g_max):
-        raise ConfigError(
-            f"targets must lie in the conductance window [{g_min:.4g}, {g_max:.4g}] S; "
-            f"got [{tgt.min():.4g}, {tgt.max():.4g}] S"
-        )
-    return tgt.ravel()
-
-
-def _check_settings(tol: float, max_iterations: int, patience: int) -> None:
-    if not tol > 0:
-        raise ConfigError(f"tolerance must be > 0 S, got {tol!r}")
-    if int(max_iterations) < 1:
-        raise ConfigError(f"max_iterations must be >= 1, got {max_iterations!r}")
-    if int(patience) < 1:
-        raise ConfigError(f"patience must be >= 1, got {patience!r}")
+    return ProgramResult(
+        r(res.converged),
+        r(res.unresponsive),
+        r(res.g_verify),
+        res.tolerance,
+        res.trace,
+        r(res.done_at),
+        r(res.pulses),
+        r(res.stuck_set),
+    )

@@ -67,6 +67,7 @@ def _consts(p: PCMParams) -> np.ndarray:
     c[K.C_NUS_MIN], c[K.C_NUS_MAX] = p.nu_std_min, p.nu_std_max
     c[K.C_QS_COEFF], c[K.C_QS_EXP], c[K.C_QS_MAX] = p.q_s_coeff, p.q_s_exponent, p.q_s_max
     c[K.C_RESET_MEAN], c[K.C_RESET_STD] = p.reset_g_mean, p.reset_g_std
+    c[K.C_RELAX_MEAN], c[K.C_RELAX_STD] = p.relax_mean, p.relax_std
     return c
 
 
@@ -102,7 +103,9 @@ class PCMArray:
         self.seed = int(seed)
         self.clock = clock or VirtualClock()
         self._c = _consts(self.params)
-        fab_seq, ops_seq, periph_seq = np.random.SeedSequence(self.seed).spawn(3)
+        fab_seq, ops_seq, periph_seq, relax_seq = np.random.SeedSequence(self.seed).spawn(4)
+        # relaxation is a pure function of (this key, device, event time): no state to save
+        self._relax_key = np.uint64(relax_seq.generate_state(1, np.uint64)[0])
         self._key = KeyStream(np.random.Generator(np.random.PCG64(ops_seq)))
         self._all = np.empty(0, dtype=np.intp)  # kernels read an empty index as "all"
         self._event_times = np.zeros(_EVENTS_MIN, dtype=np.float64)
@@ -157,6 +160,8 @@ class PCMArray:
             1,
             ev,
             no_drift,
+            no_drift,
+            np.zeros(1, np.uint64),
             new_key(rng),
             power_up_flags,
             power_up_cycles.astype(np.uint32),
@@ -212,6 +217,13 @@ class PCMArray:
             self._event_times[: self._n_events], now, self.params.t0, self.params.t_read
         )
 
+    def _relax_tables(self, now: float) -> tuple[np.ndarray, np.ndarray]:
+        """Per-event relaxation progress and keys at ``now`` (pcm_kernels.relax_tables)."""
+        p = self.params
+        tau = p.relax_tau if (p.relax_mean or p.relax_std) else 0.0
+        times = self._event_times[: self._n_events]
+        return K.relax_tables(times, now, self._relax_key, tau, p.relax_t_end)
+
     @property
     def t_prog(self) -> np.ndarray:
         """Time in s of each device's last programming pulse (flat, float64)."""
@@ -260,31 +272,26 @@ class PCMArray:
     def read(self, idx: np.ndarray | None = None) -> np.ndarray:
         """Read-noisy conductance in S (float32) of devices ``idx`` (flat), or of all."""
         idx, n = self._selected(idx)
-        log_t, width = self._tables(self.clock.now())
+        now = self.clock.now()
+        log_t, width = self._tables(now)
+        relax, ekey = self._relax_tables(now)
         out = np.empty(n, dtype=np.float32)
+        state = (self.g_prog, self.event, self.nu, self.q_s)
         with _threads_for(n):
-            K.read_kernel(
-                idx,
-                n,
-                self._key(),
-                self.g_prog,
-                self.event,
-                self.nu,
-                self.q_s,
-                log_t,
-                width,
-                out,
-            )
+            K.read_kernel(idx, n, self._key(), *state, log_t, width, relax, ekey, self._c, out)
         self.clock.advance(self.params.t_array_read)
         return out
 
     def conductance(self) -> tuple[np.ndarray, np.ndarray]:
-        """Noise-free drifted conductance and read-noise std (both S, shape (rows, cols))."""
-        log_t, width = self._tables(self.clock.now())
+        """Noise-free drifted and relaxed conductance and read-noise std (both S, shape
+        (rows, cols))."""
+        now = self.clock.now()
+        log_t, width = self._tables(now)
+        tables = (log_t, width, *self._relax_tables(now), self._c)
         g = np.empty(self.size, dtype=np.float32)
         s = np.empty(self.size, dtype=np.float32)
         with _threads_for(self.size):
-            K.mean_sigma_kernel(self.g_prog, self.event, self.nu, self.q_s, log_t, width, g, s)
+            K.mean_sigma_kernel(self.g_prog, self.event, self.nu, self.q_s, *tables, g, s)
         return g.reshape(self.shape), s.reshape(self.shape)
 
     def set_drive(self, amplitude: np.ndarray, width: np.ndarray) -> np.ndarray:
@@ -311,21 +318,28 @@ class PCMArray:
         width = _kernel_array(width, np.float64).ravel()
         drive = np.ascontiguousarray(self.set_drive(amplitude, width), dtype=np.float32)
         t_start = self.clock.now()
-        duration = count * (float(width.max()) + self.params.t_pulse_gap)
-        ev = self._new_event(t_start + duration)
+        gap = self.params.t_pulse_gap
+        duration = count * (float(width.max()) + gap)
+        # the devices are programmed at the end of the last pulse; the clock moves on by
+        # the trailing gap, so a verify read right after sees 1/f noise accumulated over
+        # t_pulse_gap (about Q_s G at 1 us), not the noise-free value of 0 s
+        ev = self._new_event(t_start + duration - gap)
         log_t, _ = self._tables(t_start)
+        relax, ekey = self._relax_tables(t_start)
         self._version += 1
         self._t_last_pulse = t_start + duration
         with _threads_for(n * count):
-            args = (amplitude, drive, count, ev, log_t, self._key())
+            args = (amplitude, drive, count, ev, log_t, relax, ekey, self._key())
             self._pulse_kernel(idx, n, *args, self.flags, self.cycles_left)
         self.clock.advance(duration)
 
-    def _pulse_kernel(self, idx, n, amplitude, drive, count, ev, log_t, key, flags, cycles):
+    def _pulse_kernel(
+        self, idx, n, amplitude, drive, count, ev, log_t, relax, ekey, key, flags, cycles
+    ):
         """pcm_kernels.pulse_kernel on this array's state (flags and cycles passed in, so
         fabrication can run it on provisional copies)."""
         state = (self.g_prog, self.event, self.nu, self.q_s, self.g_sat, self.sens)
-        pulse = (idx, n, amplitude, drive, count, ev, log_t, self._c, key)
+        pulse = (idx, n, amplitude, drive, count, ev, log_t, relax, ekey, self._c, key)
         K.pulse_kernel(*pulse, *state, flags, cycles, self.pulse_count)
 
     def mvm(self, x: np.ndarray, transpose: bool = False) -> tuple[np.ndarray, np.ndarray]:

@@ -15,6 +15,13 @@ pulse call that last programmed it, and the caller passes per-event tables
 programmed by one call share those, so a read costs one ``exp`` per device
 instead of three logarithms.
 
+Post-programming relaxation (:func:`relax_tables`) enters the same way: per event a
+progress ``h`` in [0, 1] and a 64-bit key; device ``i`` of event ``e`` relaxes by the
+relative amount ``h[e] (relax_mean + relax_std z)`` with ``z`` the first normal of
+``normal_pair(ekey[e], i)``. The key is a hash of the chip's relaxation key and the
+event's time, so it needs no per-device state and survives event compaction and
+state save/restore unchanged.
+
 Conventions: conductances float32 in S, times float64 in s. Per-device pulse
 parameters (``amp``, ``drive``) have length 1 (same for all) or len(idx).
 """
@@ -26,7 +33,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from xbarlab.emulator.rng import normal_pair
+from xbarlab.emulator.rng import normal_pair, splitmix64
 
 STUCK_SET = np.uint8(1)
 STUCK_RESET = np.uint8(2)
@@ -40,7 +47,8 @@ C_G_MAX, C_G_MIN, C_SET_STEP, C_SET_EXP, C_SET_C2C = 0, 1, 2, 3, 4
 C_V_RESET, C_NU_SLOPE, C_NU_OFFSET, C_NU_MIN, C_NU_MAX = 5, 6, 7, 8, 9
 C_NUS_SLOPE, C_NUS_OFFSET, C_NUS_MIN, C_NUS_MAX = 10, 11, 12, 13
 C_QS_COEFF, C_QS_EXP, C_QS_MAX, C_RESET_MEAN, C_RESET_STD = 14, 15, 16, 17, 18
-N_CONSTS = 19
+C_RELAX_MEAN, C_RELAX_STD = 19, 20
+N_CONSTS = 21
 _ZERO = np.float32(0.0)
 _ONE = np.float32(1.0)
 
@@ -61,15 +69,50 @@ def time_tables(
     return log_t, width
 
 
+def relax_tables(
+    event_times: np.ndarray, now: float, key: np.uint64, tau: float, t_end: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per programming event: relaxation progress and relaxation key at time ``now``.
+
+    h[e] = clip(ln(1 + dt/tau) / ln(1 + t_end/tau), 0, 1) with dt = now - t_event: the
+    relaxation grows with log time and is complete at t_end (float32). ekey[e] =
+    SplitMix64(key, bits of t_event) (uint64). ``tau`` = 0 disables relaxation (h = 0).
+    """
+    times = np.ascontiguousarray(event_times, dtype=np.float64)
+    if tau <= 0:
+        return np.zeros(times.size, np.float32), np.zeros(times.size, np.uint64)
+    dt = np.maximum(now - times, 0.0)
+    h = np.minimum(np.log1p(dt / tau) / np.log1p(t_end / tau), 1.0).astype(np.float32)
+    return h, _event_keys(np.uint64(key), times.view(np.uint64))
+
+
+@njit(cache=True)
+def _event_keys(key, bits):
+    out = np.empty(bits.size, dtype=np.uint64)
+    for e in range(bits.size):
+        out[e] = splitmix64(key, bits[e])
+    return out
+
+
+@njit(cache=True, inline="always")
+def _relaxed(i, e, g, relax, ekey, c):
+    """G times the device's relaxation factor 1 + h (relax_mean + relax_std z)."""
+    h = relax[e]
+    if h == _ZERO:
+        return g
+    z = normal_pair(ekey[e], np.uint64(i))[0]
+    return g * (_ONE + h * (c[C_RELAX_MEAN] + c[C_RELAX_STD] * z))
+
+
 @njit(cache=True, inline="always")
 def _clip(x, lo, hi):
     return min(max(x, lo), hi)
 
 
 @njit(cache=True, inline="always")
-def _read_one(i, z, g_prog, event, nu, q_s, log_t, width):
+def _read_one(i, z, g_prog, event, nu, q_s, log_t, width, relax, ekey, c):
     e = event[i]
-    g = g_prog[i] * math.exp(-nu[i] * log_t[e])
+    g = _relaxed(i, e, g_prog[i] * math.exp(-nu[i] * log_t[e]), relax, ekey, c)
     return g + g * q_s[i] * width[e] * z
 
 
@@ -81,22 +124,29 @@ def _device(idx, k):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def read_kernel(idx, n, key, g_prog, event, nu, q_s, log_t, width, out):
-    """out[k] = G(t) (1 + sigma_rel z) for selected device k; z from normal pair k // 2."""
-    for c in prange((n + 1) // 2):
-        z0, z1 = normal_pair(key, c)
-        k = 2 * c
-        out[k] = _read_one(_device(idx, k), z0, g_prog, event, nu, q_s, log_t, width)
-        if k + 1 < n:
-            out[k + 1] = _read_one(_device(idx, k + 1), z1, g_prog, event, nu, q_s, log_t, width)
+def read_kernel(idx, n, key, g_prog, event, nu, q_s, log_t, width, relax, ekey, c, out):
+    """out[k] = G(t) (1 + sigma_rel z) for selected device k; z from normal pair k // 2.
+
+    G(t) is the drifted and relaxed conductance (``relax``, ``ekey``: relax_tables;
+    ``c``: model constants).
+    """
+    for p in prange((n + 1) // 2):
+        z0, z1 = normal_pair(key, p)
+        for j in range(2):
+            k = 2 * p + j
+            if k < n:
+                i = _device(idx, k)
+                out[k] = _read_one(
+                    i, z0 if j == 0 else z1, g_prog, event, nu, q_s, log_t, width, relax, ekey, c
+                )
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def mean_sigma_kernel(g_prog, event, nu, q_s, log_t, width, g_out, s_out):
-    """Noise-free drifted conductance and absolute read-noise std of every device."""
+def mean_sigma_kernel(g_prog, event, nu, q_s, log_t, width, relax, ekey, c, g_out, s_out):
+    """Noise-free drifted and relaxed conductance and absolute read-noise std of every device."""
     for i in prange(g_prog.size):
         e = event[i]
-        g = g_prog[i] * math.exp(-nu[i] * log_t[e])
+        g = _relaxed(i, e, g_prog[i] * math.exp(-nu[i] * log_t[e]), relax, ekey, c)
         g_out[i] = g
         s_out[i] = g * q_s[i] * width[e]
 
@@ -128,6 +178,8 @@ def pulse_kernel(
     count,
     ev,
     log_t,
+    relax,
+    ekey,
     c,
     key,
     g_prog,
@@ -145,8 +197,9 @@ def pulse_kernel(
     |amp| >= v_reset: RESET (melt-quench to near g_min, restart drift, one endurance
     cycle per pulse). Otherwise ``count`` partial-crystallisation steps with mean
     set_step * g_sat * sens * drive * (1 - G/g_sat)^set_state_exponent, where ``drive``
-    (>= 0) already holds the amplitude and width dependence. ``log_t`` is the drift
-    table at the pulse's start. Device k draws normals j = 0..count from pairs
+    (>= 0) already holds the amplitude and width dependence. ``log_t``, ``relax`` and
+    ``ekey`` are the drift and relaxation tables at the pulse's start: SET steps start
+    from the drifted and relaxed conductance. Device k draws normals j = 0..count from pairs
     k * pairs_per_device(count) + j // 2: normal 0 draws nu, normal 1 the RESET level
     or the spread of SET step 0, normal p + 1 the spread of SET step p.
     Stuck devices ignore pulses; every device counts them.
@@ -171,7 +224,8 @@ def pulse_kernel(
         if d <= _ZERO:
             continue
         gs = g_sat[i]
-        g = g_prog[i] * math.exp(-nu[i] * log_t[event[i]])
+        e = event[i]
+        g = _relaxed(i, e, g_prog[i] * math.exp(-nu[i] * log_t[e]), relax, ekey, c)
         for p in range(count):
             j = p + 1
             if j % 2 == 0:

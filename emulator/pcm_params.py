@@ -77,6 +77,30 @@ class PCMParams:
         -0.0125, -0.0059, 0.008, 0.045 (same fit). nu is drawn per device per
         programming event and clipped at 0.
 
+    Post-programming relaxation
+    ---------------------------
+    After a programming pulse the conductance relaxes by the relative amount
+    h(dt) (relax_mean + relax_std z), z standard normal per device and programming
+    event, h(dt) = min(ln(1 + dt/relax_tau) / ln(1 + relax_t_end/relax_tau), 1): the
+    spread grows with log time and settles toward a state-dependent value (relax_mean G)
+    within seconds, on top of drift. Short-term relaxation and broadening of the
+    programmed distribution right after programming are described by Le Gallo &
+    Sebastian, J. Phys. D 53, 213002 (2020), Sec. 5, and Nandakumar et al., J. Appl.
+    Phys. 124, 152135 (2018); Joshi 2020 (Fig. 2) shows the programmed distribution
+    widening over the first tens of seconds. Magnitudes here are assumed, chosen so the
+    spread 25 s after iterative programming stays near the published programming spread
+    (benchmarks/bench_programming.py).
+    relax_mean : float
+        Mean relative conductance change at full relaxation: -0.01, assumed.
+    relax_std : float
+        Device-to-device std of the relative change at full relaxation: 0.025, assumed.
+    relax_tau : float
+        Time constant in s of the log-time growth; 0 disables relaxation. 0.1 s, assumed.
+    relax_t_end : float
+        Time in s after the pulse at which relaxation is complete: 10 s, assumed
+        (seconds, before the drift law's reference time t0 = 20 s takes over; Le Gallo
+        & Sebastian 2020).
+
     Read noise (accumulated 1/f)
     ----------------------------
     q_s_coeff, q_s_exponent, q_s_max : float
@@ -131,6 +155,10 @@ class PCMParams:
     nu_std_offset: float = -0.0059
     nu_std_min: float = 0.008
     nu_std_max: float = 0.045
+    relax_mean: float = -0.01
+    relax_std: float = 0.025
+    relax_tau: float = 0.1
+    relax_t_end: float = 10.0
     q_s_coeff: float = 0.0088
     q_s_exponent: float = 0.65
     q_s_max: float = 0.2
@@ -170,6 +198,17 @@ class PCMParams:
                 raise ConfigError(f"PCMParams.{name} must be in [0, 1], got {value!r}")
         if self.stuck_set_fraction + self.stuck_reset_fraction > 1:
             raise ConfigError("stuck_set_fraction + stuck_reset_fraction must be <= 1")
+        if self.relax_std < 0 or self.relax_tau < 0:
+            raise ConfigError(
+                "PCMParams.relax_std and relax_tau must be >= 0, got "
+                f"{self.relax_std!r} and {self.relax_tau!r}"
+            )
+        if not -0.5 < self.relax_mean < 0.5:
+            raise ConfigError(
+                f"PCMParams.relax_mean must be in (-0.5, 0.5), got {self.relax_mean!r}"
+            )
+        if self.relax_tau > 0 and not self.relax_t_end > 0:
+            raise ConfigError(f"PCMParams.relax_t_end must be > 0 s, got {self.relax_t_end!r}")
         if not self.g_min < self.g_max:
             raise ConfigError(f"g_min = {self.g_min:g} S must be below g_max = {self.g_max:g} S")
         if not self.v_set_min < self.v_set_ref < self.v_reset:
@@ -226,6 +265,9 @@ PRESETS: dict[str, PCMParams] = {
         nu_std_max=0.0,
         nu_std_offset=0.0,
         nu_std_slope=0.0,
+        relax_mean=0.0,
+        relax_std=0.0,
+        relax_tau=0.0,
     ),
 }
 

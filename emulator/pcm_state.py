@@ -13,7 +13,10 @@ that affects future results:
 
 Not saved, because it is rederived identically: the fabrication draws and the
 readout mismatch come only from (seed, rows, cols, params, periphery), which must
-match (:func:`check_compatible`). The MVM matrix cache is emptied both when saving
+match (:func:`check_compatible`). Post-programming relaxation needs no state of its
+own either: each device's relaxation is a function of the seed, its index and the
+time of its programming event (pcm_kernels.relax_tables), all restored here, so the
+format is unchanged. The MVM matrix cache is emptied both when saving
 and when restoring, so the saved chip and a restored one compute their next MVM
 from the same (fresh) matrices and give bit-identical results.
 

@@ -5,6 +5,13 @@ file of conductances in S, or an ``.npy`` weight matrix mapped linearly onto
 [lo, hi] x g_max. A file smaller than the chip is programmed into its top-left corner.
 The programming parameters and the ``program`` step are shared with ``drift`` and
 ``retention`` (:class:`ProgramParams`, :func:`program_step`).
+
+Verify options (``verify_reads``, ``confirm_reads``) apply to every algorithm. With
+``rounds`` > 1 the step programs in rounds (:func:`~xbarlab.chipdrivers.programming.
+program_rounds`): after each round it waits ``settle_time``, verifies every device
+again and re-programs only those that relaxed out of tolerance; the per-round spread
+and counts are recorded (``round_sigma_S``, ``round_out_of_tolerance``,
+``round_reprogrammed``).
 """
 
 from __future__ import annotations
@@ -16,11 +23,12 @@ import numpy as np
 
 from xbarlab.chipdrivers.crossbar import ChipInfo, Crossbar
 from xbarlab.chipdrivers.patterns import PATTERNS, make_pattern
+from xbarlab.chipdrivers.programming import program_rounds
 from xbarlab.errors import ConfigError
 from xbarlab.procedures.base import Plan, Procedure, Step, check_order
 from xbarlab.procedures.params import param
 
-ALGORITHM_NAMES = ("iterative", "write-verify")
+ALGORITHM_NAMES = ("iterative", "write-verify", "ispp", "fixed-pulse")
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,19 @@ class ProgramParams:
         None, unit="S", lo=0, lo_inclusive=False, help="accepted |G - target| (default 2% of g_max)"
     )
     max_iterations: int = param(100, lo=1, hi=10_000, help="verify iterations before giving up")
+    verify_reads: int = param(1, lo=1, hi=1024, help="reads averaged at every verify")
+    confirm_reads: int = param(
+        0, lo=0, hi=1024, help="extra reads a passing device must also pass before acceptance"
+    )
+    rounds: int = param(
+        1, lo=1, hi=100, help="programming rounds: re-verify after settle_time, re-program drifters"
+    )
+    settle_time: float = param(
+        5.0, unit="s", lo=0, hi=1e6, help="wait after each round before re-verifying (rounds > 1)"
+    )
+    settle_reads: int = param(
+        16, lo=1, hi=1024, help="reads averaged at the re-verify after each round (rounds > 1)"
+    )
 
     def __post_init__(self):
         if self.lo > self.hi:
@@ -139,14 +160,34 @@ def program_step(xbar: Crossbar, p: ProgramParams) -> Step:
         r, c = targets.shape
         sel = None if targets.shape == info.shape else np.ix_(np.arange(r), np.arange(c))
         trace = []
-        res = _algorithm(p.algorithm)(
-            xbar,
-            targets,
-            sel,
+        common = dict(
             tolerance=p.tolerance,
             max_iterations=p.max_iterations,
+            verify_reads=p.verify_reads,
+            confirm_reads=p.confirm_reads,
             on_iteration=trace.append,
         )
+        extra = {}
+        if p.rounds > 1:
+            rounds = program_rounds(
+                xbar,
+                targets,
+                sel,
+                algorithm=p.algorithm,
+                rounds=p.rounds,
+                settle_time=p.settle_time,
+                settle_reads=p.settle_reads,
+                **common,
+            )
+            res = rounds.result
+            extra = {
+                "round_sigma_S": np.array(rounds.sigma),
+                "round_out_of_tolerance": np.array(rounds.out_of_tolerance, dtype=np.int64),
+                "round_reprogrammed": np.array(rounds.reprogrammed, dtype=np.int64),
+                "settle_time_s": float(p.settle_time),
+            }
+        else:
+            res = _algorithm(p.algorithm)(xbar, targets, sel, **common)
         t_programmed = xbar.clock.now()
         g_after = xbar.read(sel)
         usable = ~res.unresponsive
@@ -156,6 +197,9 @@ def program_step(xbar: Crossbar, p: ProgramParams) -> Step:
             "g_after": g_after,
             "converged": res.converged,
             "unresponsive": res.unresponsive,
+            "stuck_set": res.stuck_set,
+            "pulses": res.pulses,
+            "done_at": res.done_at,
             "trace_converged": np.array([s.converged for s in trace], dtype=np.int64),
             "trace_mean_abs_error_S": np.array([s.mean_abs_error for s in trace]),
             "trace_pulses": np.array([s.pulses for s in trace], dtype=np.int64),
@@ -165,6 +209,7 @@ def program_step(xbar: Crossbar, p: ProgramParams) -> Step:
             "mean_abs_error_S": float(np.mean(np.abs(g_after - targets)[usable]))
             if usable.any()
             else 0.0,
+            **extra,
         }
 
     return Step("program", action, "programming")
@@ -180,6 +225,18 @@ def program_summary(data) -> dict:
         "total_pulses": int(np.sum(data["trace_pulses"])),
         "tolerance_S": float(data["tolerance_S"]),
         "mean_abs_error_S": float(data["mean_abs_error_S"]),
+        **_rounds_summary(data),
+    }
+
+
+def _rounds_summary(data) -> dict:
+    """Per-round spread and counts of a ``program`` step run in rounds (else nothing)."""
+    if "round_sigma_S" not in data:
+        return {}
+    return {
+        "round_sigma_S": [float(v) for v in np.ravel(data["round_sigma_S"])],
+        "round_out_of_tolerance": [int(v) for v in np.ravel(data["round_out_of_tolerance"])],
+        "round_reprogrammed": [int(v) for v in np.ravel(data["round_reprogrammed"])],
     }
 
 

@@ -6,7 +6,9 @@ import pytest
 from xbarlab.chipdrivers.tiles import AnalogTile
 from xbarlab.errors import ConfigError
 
-SPEC = "emulator:pcm?rows=16&cols=16&seed=3&periphery=ideal&device_noise=0"
+# noiseless and static (no post-programming relaxation): outputs compare to 1e-6
+STATIC = "&relax_mean=0&relax_std=0"
+SPEC = "emulator:pcm?rows=16&cols=16&seed=3&periphery=ideal&device_noise=0" + STATIC
 
 
 @pytest.fixture

@@ -38,13 +38,42 @@ def chip():
         sel = np.flatnonzero(rng.random(c.size) < 0.4)
         c.pulse(sel, np.array([1.2]), np.array([50e-9]), count=int(rng.integers(1, 6)))
     c.clock.sleep(1000.0)
+    # a last group programmed 3 s ago: still relaxing (relax_t_end = 10 s)
+    c.pulse(np.flatnonzero(rng.random(c.size) < 0.3), np.array([1.1]), np.array([50e-9]))
+    c.clock.sleep(3.0)
     return c
+
+
+def splitmix64_ref(key, counter):
+    """SplitMix64 output ``counter`` of the stream ``key`` in numpy uint64 arithmetic."""
+    with np.errstate(over="ignore"):
+        z = np.uint64(key) + (np.asarray(counter, np.uint64) + np.uint64(1)) * np.uint64(
+            0x9E3779B97F4A7C15
+        )
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def relax_ref(c: PCMArray, idx, now):
+    """Relaxation factor 1 + h (relax_mean + relax_std z) written out from pcm_params."""
+    p = c.params
+    t_ev = c.t_prog[idx]
+    dt = np.maximum(now - t_ev, 0.0)
+    h = np.minimum(np.log1p(dt / p.relax_tau) / np.log1p(p.relax_t_end / p.relax_tau), 1.0)
+    ekey = splitmix64_ref(c._relax_key, t_ev.view(np.uint64))
+    bits = splitmix64_ref(ekey, np.asarray(idx, np.uint64))
+    u1 = ((bits >> np.uint64(40)) + np.uint64(1)).astype(np.float64) / 2**24
+    u2 = ((bits >> np.uint64(16)) & np.uint64(0xFFFFFF)).astype(np.float64) / 2**24
+    z = np.sqrt(-2 * np.log(u1)) * np.cos(2 * np.pi * u2)
+    return 1 + h * (p.relax_mean + p.relax_std * z)
 
 
 def ref_read(c: PCMArray, idx, now):
     p = c.params
     dt = now - c.t_prog[idx]
     g = c.g_prog[idx] * (np.maximum(dt, p.t0) / p.t0) ** -c.nu[idx].astype(np.float64)
+    g = g * relax_ref(c, idx, now)
     width = np.sqrt(np.log(np.maximum((dt + p.t_read) / (2 * p.t_read), 1.0)))
     return g, g * c.q_s[idx] * width
 
@@ -53,8 +82,10 @@ def test_read_kernel_matches_reference(chip):
     idx = np.arange(3, chip.size, 2, dtype=np.intp)
     now = chip.clock.now()
     log_t, width = chip._tables(now)
+    relax, ekey = chip._relax_tables(now)
     out = np.empty(idx.size, dtype=np.float32)
-    K.read_kernel(idx, idx.size, KEY, chip.g_prog, chip.event, chip.nu, chip.q_s, log_t, width, out)
+    state = (chip.g_prog, chip.event, chip.nu, chip.q_s)
+    K.read_kernel(idx, idx.size, KEY, *state, log_t, width, relax, ekey, chip._c, out)
     mean, sigma = ref_read(chip, idx, now)
     assert_allclose(out, mean + sigma * stream(idx.size), rtol=2e-5, atol=1e-12)
 
@@ -81,6 +112,7 @@ def ref_pulse(c: PCMArray, idx, amp, drive, count, t_start, t_end):
     g = g_prog[idx] * (np.maximum(t_start - t_prog[idx], p.t0) / p.t0) ** -nu[idx].astype(
         np.float64
     )
+    g = g * relax_ref(c, idx, t_start)
     gs = c.g_sat[idx].astype(np.float64)
     for step in range(count):
         mean = p.set_step * gs * d * np.maximum(1 - g / gs, 0) ** p.set_state_exponent
@@ -116,6 +148,8 @@ def test_pulse_kernel_matches_reference(chip, count):
     expected = ref_pulse(chip, idx, amp, drive, count, t_start, t_start + 1e-6)
     counts_before = chip.pulse_count.copy()
     log_t, _ = chip._tables(t_start)
+    relax, ekey = chip._relax_tables(t_start)
+    assert 0 < relax[-2] < 1 and relax.max() == 1  # relaxation in progress and complete
     K.pulse_kernel(
         idx,
         idx.size,
@@ -124,6 +158,8 @@ def test_pulse_kernel_matches_reference(chip, count):
         count,
         ev,
         log_t,
+        relax,
+        ekey,
         chip._c,
         KEY,
         chip.g_prog,
@@ -157,3 +193,14 @@ def test_time_tables_follow_the_published_law():
     log_t, width = K.time_tables(np.array([199.0, 200.0]), 200.0, t0, t_read)
     assert_array_equal(log_t, [0, 0])
     assert width[1] == 0
+
+
+def test_relax_tables_grow_with_log_time_and_saturate():
+    times = np.array([0.0, 99.5, 99.9, 100.0, 200.0])
+    h, ekey = K.relax_tables(times, 100.0, np.uint64(7), 0.5, 30.0)
+    expected = np.log1p(np.array([100.0, 0.5, 0.1, 0.0, 0.0]) / 0.5) / np.log1p(60.0)
+    assert_allclose(h, np.minimum(expected, 1.0), rtol=1e-6)
+    assert h[0] == 1 and h[-1] == 0  # complete after t_end; nothing before the event
+    assert_array_equal(ekey, splitmix64_ref(np.uint64(7), times.view(np.uint64)))
+    h0, _ = K.relax_tables(times, 100.0, np.uint64(7), 0.0, 30.0)
+    assert not h0.any()  # tau = 0 disables relaxation

@@ -176,7 +176,9 @@ def test_read_noise_matches_accumulated_1_over_f_law():
 
 # -- 3. RESET restarts drift ---------------------------------------------------------------
 def test_reset_and_reprogram_restarts_drift_only_on_touched_devices():
-    xbar = open_crossbar(f"emulator:pcm?rows=60&cols=60&seed=13&{NO_DEFECTS}")
+    # relaxation off: this checks the drift law exactly (relaxation: test_pcm_relaxation.py)
+    spec = f"emulator:pcm?rows=60&cols=60&seed=13&{NO_DEFECTS}&relax_mean=0&relax_std=0"
+    xbar = open_crossbar(spec)
     chip, p = xbar.chip, xbar.chip.params
     target = 0.5 * p.g_max
     write_verify(xbar, np.full((60, 60), target, np.float32), tolerance=0.01 * p.g_max)
