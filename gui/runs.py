@@ -3,6 +3,9 @@
 The browser only reads the catalog (:meth:`RunStore.runs`); opening a run emits
 ``run_opened(run_id)`` and the window draws it with
 :func:`xbarlab.gui.plots.plot_for_run`, the same plot the run had while it ran.
+A campaign's child runs follow it, indented, in the order they started (hidden with
+"show campaign children" off); the campaign's row counts its children by status, so a
+sweep running on Dask shows its tasks done, failed and running as they are stored.
 """
 
 from __future__ import annotations
@@ -13,7 +16,18 @@ import time
 from PyQt5 import QtCore, QtGui, QtWidgets
 
 #: table columns, in order
-COLUMNS = ("started", "procedure", "status", "records", "run id", "campaign", "summary")
+COLUMNS = (
+    "started",
+    "procedure",
+    "status",
+    "records",
+    "children",
+    "run id",
+    "campaign",
+    "summary",
+)
+#: prefix of a campaign child's procedure name in the table
+CHILD_MARK = "  └ "
 #: text colour per run status (others: the default)
 STATUS_COLOURS = {
     "completed": "#1a7f37",
@@ -25,6 +39,16 @@ STATUS_COLOURS = {
 }
 #: characters of the summary shown in the table (the tooltip holds all of it)
 SUMMARY_CHARS = 80
+
+
+def children_text(kids) -> str:
+    """A campaign's children counted by status, e.g. ``"16: 12 completed, 1 failed"``."""
+    if not kids:
+        return ""
+    counts: dict[str, int] = {}
+    for kid in kids:
+        counts[kid.status] = counts.get(kid.status, 0) + 1
+    return f"{len(kids)}: " + ", ".join(f"{n} {status}" for status, n in counts.items())
 
 
 def summary_text(info) -> str:
@@ -56,6 +80,9 @@ class RunBrowser(QtWidgets.QWidget):
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.cellDoubleClicked.connect(lambda row, _col: self._open_row(row))
+        self.show_children = QtWidgets.QCheckBox("show campaign children")
+        self.show_children.setChecked(True)
+        self.show_children.toggled.connect(lambda _on: self.refresh())
         refresh = QtWidgets.QPushButton("Refresh")
         refresh.clicked.connect(self.refresh)
         self.open_button = QtWidgets.QPushButton("Open")
@@ -63,6 +90,7 @@ class RunBrowser(QtWidgets.QWidget):
         self.open_button.clicked.connect(self.open_selected)
         buttons = QtWidgets.QHBoxLayout()
         buttons.addWidget(refresh)
+        buttons.addWidget(self.show_children)
         buttons.addStretch(1)
         buttons.addWidget(self.open_button)
         layout = QtWidgets.QVBoxLayout(self)
@@ -74,11 +102,11 @@ class RunBrowser(QtWidgets.QWidget):
     def refresh(self) -> None:
         """Re-read the catalog, keeping the selected run selected."""
         keep = self.selected_run()
-        infos = self.store.runs()
-        self.run_ids = [info.run_id for info in infos]
-        self.table.setRowCount(len(infos))
-        for row, info in enumerate(infos):
-            for col, text in enumerate(self._cells(info)):
+        rows = self._rows(self.store.runs())
+        self.run_ids = [info.run_id for info, _ in rows]
+        self.table.setRowCount(len(rows))
+        for row, (info, kids) in enumerate(rows):
+            for col, text in enumerate(self._cells(info, kids)):
                 item = QtWidgets.QTableWidgetItem(text)
                 if COLUMNS[col] == "status" and info.status in STATUS_COLOURS:
                     item.setForeground(QtGui.QBrush(QtGui.QColor(STATUS_COLOURS[info.status])))
@@ -89,16 +117,36 @@ class RunBrowser(QtWidgets.QWidget):
         if keep in self.run_ids:
             self.table.selectRow(self.run_ids.index(keep))
 
+    def _rows(self, infos) -> list[tuple]:
+        """(run, its children) per table row: top-level runs newest first, each campaign
+        followed by its children in start order (when shown)."""
+        kids: dict[str, list] = {}
+        for info in infos:
+            if info.parent is not None:
+                kids.setdefault(info.parent, []).append(info)
+        rows = []
+        for info in infos:
+            if info.parent is not None:
+                continue
+            children = sorted(kids.get(info.run_id, []), key=lambda k: k.started)
+            rows.append((info, children))
+            if self.show_children.isChecked():
+                rows += [(kid, []) for kid in children]
+        return rows
+
     @staticmethod
-    def _cells(info) -> tuple[str, ...]:
+    def _cells(info, kids=()) -> tuple[str, ...]:
         summary = summary_text(info)
+        if kids and not info.error:  # a campaign: its children column says it shorter
+            summary = ""
         if len(summary) > SUMMARY_CHARS:
             summary = summary[: SUMMARY_CHARS - 1] + "…"
         return (
             time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.started)),
-            info.procedure,
+            (CHILD_MARK if info.parent else "") + info.procedure,
             info.status,
             str(info.n_records),
+            children_text(kids),
             info.run_id,
             info.parent or "",
             summary,

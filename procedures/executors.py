@@ -48,6 +48,8 @@ TRAIN = "train"
 STATION_PLUGIN = "xbarlab-station"
 #: what a station name may contain (it becomes part of a Dask resource name)
 STATION_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+#: backend schemes of real hardware: several processes must never open one at once
+HARDWARE_SCHEMES = ("bench", "board")
 #: executors by name, as ``--executor`` takes them
 EXECUTORS = ("local", "dask", "dask:ADDRESS")
 
@@ -184,6 +186,13 @@ def _run_on_worker(task: Task) -> dict:
         return run_task(task)
 
 
+def _warm_up() -> None:
+    """Import what tasks use, on every worker as the executor starts (part of start-up)."""
+    import xbarlab.chipdrivers.emulated  # noqa: F401
+    import xbarlab.procedures.registry  # noqa: F401
+    import xbarlab.training.runs  # noqa: F401
+
+
 def store_result(store, parent: str, result: dict) -> str:
     """Write a task's result as a child run of campaign ``parent``; return its id.
 
@@ -298,7 +307,8 @@ class DaskExecutor:
     n_workers : int, optional
         Workers of the LocalCluster (default: the machine's cores).
 
-    ``startup_s`` is the wall time in s that starting or connecting took.
+    ``startup_s`` is the wall time in s that starting or connecting took, including
+    the import of xbarlab's task modules on every worker.
     """
 
     def __init__(self, address: str | None = None, *, n_workers: int | None = None):
@@ -320,6 +330,7 @@ class DaskExecutor:
                 self.client = Client(self.cluster)
             else:
                 self.client = Client(address, timeout="10s")
+            self.client.run(_warm_up)
         except OSError as exc:
             self.close()
             raise ConfigError(
@@ -331,6 +342,35 @@ class DaskExecutor:
             self.close()
             raise
         self.startup_s = time.perf_counter() - t0
+
+    def check(self, tasks: list[Task]) -> None:
+        """Refuse, before anything runs, hardware tasks without a station (several
+        workers could open one instrument at once) and stations no worker serves (their
+        tasks would wait forever)."""
+        from xbarlab.chipdrivers import parse_spec
+
+        served = set()
+        for worker in self.client.scheduler_info()["workers"].values():
+            served |= set(worker.get("resources") or {})
+        errors = []
+        for task in tasks:
+            if task.station is None:
+                if parse_spec(task.backend).scheme in HARDWARE_SCHEMES:
+                    errors.append(
+                        f"{task.label} runs on {task.backend} but names no station; give the "
+                        "step station: NAME and serve it with `xbarlab worker`"
+                    )
+            elif station_resource(task.station) not in served:
+                errors.append(
+                    f"{task.label}: no worker of {self.name} serves station {task.station!r}; "
+                    f"start `xbarlab worker --scheduler ADDRESS --station {task.station} "
+                    "--backend SPEC` on the station's PC"
+                )
+        if errors:
+            raise ConfigError(
+                f"campaign refused, nothing was run ({len(errors)} problem(s)): "
+                + "; ".join(dict.fromkeys(errors))
+            )
 
     def run(self, tasks: list[Task]) -> Iterator[tuple[Task, dict]]:
         """Submit every task; yield ``(task, result)`` as each finishes."""

@@ -1,4 +1,5 @@
-"""RunBrowser: the store's runs newest first with their status; reopening draws the plot."""
+"""RunBrowser: the store's runs newest first with their status; reopening draws the plot;
+a campaign's children follow it with their counts by status."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from PyQt5 import QtCore
 
 from xbarlab.chipdrivers import open_crossbar
 from xbarlab.gui.plots import IVSweepPlot, plot_for_run
-from xbarlab.gui.runs import COLUMNS, STATUS_COLOURS, RunBrowser
+from xbarlab.gui.runs import CHILD_MARK, COLUMNS, STATUS_COLOURS, RunBrowser
+from xbarlab.procedures.campaign import Campaign
+from xbarlab.procedures.executors import LocalExecutor, failed_result, run_task
 from xbarlab.procedures.registry import PROCEDURES
 from xbarlab.procedures.runner import RunControl, Runner
 
@@ -116,3 +119,52 @@ def test_failed_run_shows_its_error(qtbot, store):
     qtbot.addWidget(widget)
     assert cell(widget, 0, "status").text() == "failed"
     assert cell(widget, 0, "summary").text() == "BackendError: link lost"
+
+
+class OneFails(LocalExecutor):
+    """Runs fan-out tasks in this process; the task labelled ``label`` fails."""
+
+    def __init__(self, label):
+        self.label = label
+
+    def run(self, tasks):
+        for task in tasks:
+            if task.label == self.label:
+                yield task, failed_result(task, "KilledWorker: worker lost")
+            else:
+                yield task, run_task(task)
+
+
+def test_campaign_children_follow_their_campaign_with_counts_by_status(qtbot, store):
+    run(store, "iv-sweep", {"voltages": "0.1,0.2"})
+    doc = {
+        "backend": SMALL,
+        "steps": [
+            {"procedure": "iv-sweep", "params": {"voltages": [0.1]}},
+            {
+                "procedure": "pulse-response",
+                "params": {"n_pulses": 2},
+                "backend_sweep": {"seed": [1, 2, 3]},
+            },
+        ],
+    }
+    with open_crossbar(SMALL) as xbar:
+        out = Campaign(doc).run(
+            Runner(store), xbar, backend=SMALL, executor=OneFails("pulse-response[seed=2]")
+        )
+    assert out.status == "failed"
+    widget = RunBrowser(store)
+    qtbot.addWidget(widget)
+    assert widget.table.rowCount() == 6
+    procedures = [cell(widget, k, "procedure").text() for k in range(6)]
+    assert procedures == ["campaign"] + [
+        CHILD_MARK + p for p in ("iv-sweep", "pulse-response", "pulse-response", "pulse-response")
+    ] + ["iv-sweep"]
+    assert cell(widget, 0, "children").text() == "4: 3 completed, 1 failed"
+    assert cell(widget, 0, "status").text() == "failed"
+    assert "1 of 3 tasks of step 2 failed" in cell(widget, 0, "summary").text()
+    assert [cell(widget, k, "campaign").text() for k in range(1, 5)] == [out.run_id] * 4
+    failed = [k for k in range(1, 5) if cell(widget, k, "status").text() == "failed"]
+    assert len(failed) == 1 and cell(widget, failed[0], "summary").text().startswith("KilledWorker")
+    widget.show_children.setChecked(False)  # children hidden: top-level runs only
+    assert widget.run_ids == [out.run_id, widget.run_ids[1]] and widget.table.rowCount() == 2
