@@ -446,3 +446,6 @@ for _name, _factory in (
     ("pulse-response", PulseResponsePlot),
 ):
     register_plot(_name, _factory)
+
+# the programming-quality views register themselves (they import this module's helpers)
+from xbarlab.gui import program_plots  # noqa: E402, F401

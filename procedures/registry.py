@@ -9,8 +9,10 @@ from xbarlab.procedures.drift import Drift
 from xbarlab.procedures.drift_compensation import DriftCompensation
 from xbarlab.procedures.endurance import Endurance
 from xbarlab.procedures.iv_sweep import IVSweep
+from xbarlab.procedures.level_capacity import LevelCapacity
 from xbarlab.procedures.params import specs
 from xbarlab.procedures.program_array import ProgramArray
+from xbarlab.procedures.program_report import ProgramReport
 from xbarlab.procedures.pulse_response import PulseResponse
 from xbarlab.procedures.retention import Retention
 
@@ -25,6 +27,8 @@ PROCEDURES: dict[str, type[Procedure]] = {
         IVSweep,
         Endurance,
         PulseResponse,
+        LevelCapacity,
+        ProgramReport,
     )
 }
 

@@ -69,7 +69,8 @@ def test_editor_kinds_follow_the_declared_types(make_form):
     program = make_form("program-array")
     combo = program.editor("algorithm")
     assert isinstance(combo, QtWidgets.QComboBox)
-    assert [combo.itemText(i) for i in range(combo.count())] == ["iterative", "write-verify"]
+    items = [combo.itemText(i) for i in range(combo.count())]
+    assert items == ["iterative", "write-verify", "ispp", "fixed-pulse"]
     assert make_form("iv-sweep").editor("voltages").text() == "0.05, 0.1, 0.15, 0.2"
 
 

@@ -100,6 +100,8 @@ def test_registry_lists_every_procedure_with_parameters():
         "iv-sweep",
         "endurance",
         "pulse-response",
+        "level-capacity",
+        "program-report",
     ]
     table = registry.markdown_table()
     assert table.count("\n") == len(names) + 1 and "`n_reads`=30" in table
