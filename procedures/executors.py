@@ -50,6 +50,8 @@ STATION_PLUGIN = "xbarlab-station"
 STATION_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 #: backend schemes of real hardware: several processes must never open one at once
 HARDWARE_SCHEMES = ("bench", "board")
+#: how long a station worker waits for its scheduler before giving up, in s
+SCHEDULER_TIMEOUT_S = 60.0
 #: executors by name, as ``--executor`` takes them
 EXECUTORS = ("local", "dask", "dask:ADDRESS")
 
@@ -267,10 +269,18 @@ def run_station_worker(scheduler: str, station: str, backend: str) -> None:
             resources={station_resource(station): 1},
             plugins={_Plugin(station, backend)},
             name=f"station-{station}",
+            death_timeout=SCHEDULER_TIMEOUT_S,
         ) as worker:
             await worker.finished()
 
-    asyncio.run(serve())
+    try:
+        asyncio.run(serve())
+    except TimeoutError:
+        raise ConfigError(
+            f"station {station}: no Dask scheduler answered at {scheduler!r} within "
+            f"{SCHEDULER_TIMEOUT_S:g} s; start one with `dask scheduler` and give its "
+            "tcp://HOST:PORT"
+        ) from None
 
 
 # -- executors ---------------------------------------------------------------------

@@ -104,7 +104,8 @@ def campaign_cmd(file: str, spec: str | None, executor: str, store_path: str, as
         campaign.check(None if xbar is None else xbar.info)
         if campaign.n_tasks:
             campaign.check_tasks(spec)
-        runs = stack.enter_context(make_executor(executor))
+        # a campaign without fan-out steps needs no cluster: it runs as it always did
+        runs = stack.enter_context(make_executor(executor if campaign.n_tasks else "local"))
 
         def job(runner):
             if campaign.n_tasks and not as_json:
@@ -168,8 +169,11 @@ def worker_cmd(scheduler: str, station: str, spec: str):
     Starts a one-thread Dask worker with resource station-NAME=1, so steps naming the
     station run only here, one at a time; steps without a backend open SPEC.
     """
-    from xbarlab.procedures.executors import run_station_worker
+    from xbarlab.chipdrivers import parse_spec
+    from xbarlab.procedures.executors import check_station_name, run_station_worker
 
+    check_station_name(station)
+    parse_spec(spec)
     click.echo(f"station {station} ({spec}): worker of {scheduler}; Ctrl+C stops it", err=True)
     try:
         run_station_worker(scheduler, station, spec)

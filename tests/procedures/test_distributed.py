@@ -172,3 +172,12 @@ def test_dask_refuses_hardware_without_a_station_and_stations_no_worker_serves(s
     text = str(err.value)
     assert "(2 problem(s))" in text and "names no station" in text
     assert "no worker of dask:tcp://127.0.0.1" in text and "--station lab7" in text
+
+
+def test_worker_command_refuses_bad_station_names_and_specs_before_connecting():
+    runner = CliRunner()
+    args = ["worker", "--scheduler", "tcp://127.0.0.1:1", "--station"]
+    res = runner.invoke(main, [*args, "lab 1", "--backend", SPEC])
+    assert res.exit_code == 1 and "station 'lab 1' must be a name" in res.stderr
+    res = runner.invoke(main, [*args, "lab1", "--backend", "nothing"])
+    assert res.exit_code == 1 and "has no scheme" in res.stderr
