@@ -129,6 +129,15 @@ def test_a_station_worker_runs_its_steps_on_its_own_chip(scheduler, tmp_path):
                 assert out.status == "completed", out.summary
                 (kid,) = store.runs(parent=out.run_id)
                 assert kid.backend == station_spec and kid.chip_info["rows"] == 4
+        # the same through the command line, with a fan-out emulator step beside it
+        doc["steps"].append({"procedure": "iv-sweep", "backend_sweep": {"seed": [1, 2]}})
+        doc["backend"] = SPEC
+        (tmp_path / "lab.yaml").write_text(json.dumps(doc))
+        args = ["campaign", str(tmp_path / "lab.yaml"), "--executor", f"dask:{scheduler}"]
+        res = CliRunner().invoke(main, [*args, "--store", str(tmp_path / "cli.sqlite"), "--json"])
+        assert res.exit_code == 0, res.output
+        out = json.loads(res.stdout)
+        assert out["status"] == "completed" and len(out["summary"]["children"]) == 3
     finally:
         worker.terminate()
         _, err = worker.communicate(timeout=30)
