@@ -41,14 +41,20 @@ STATUS_COLOURS = {
 SUMMARY_CHARS = 80
 
 
-def children_text(kids) -> str:
-    """A campaign's children counted by status, e.g. ``"16: 12 completed, 1 failed"``."""
-    if not kids:
-        return ""
+def children_text(kids, info=None) -> str:
+    """A campaign's children counted by status, e.g. ``"16: 12 completed, 1 failed"``;
+    while the campaign ``info`` runs a fan-out step, its tasks still running and queued
+    (from the progress the campaign keeps in its summary) follow."""
     counts: dict[str, int] = {}
     for kid in kids:
         counts[kid.status] = counts.get(kid.status, 0) + 1
-    return f"{len(kids)}: " + ", ".join(f"{n} {status}" for status, n in counts.items())
+    text = f"{len(kids)}: " + ", ".join(f"{n} {s}" for s, n in counts.items()) if kids else ""
+    tasks = info.summary.get("tasks") if info is not None and info.status == "running" else None
+    if isinstance(tasks, dict):
+        pending = f"tasks of step {tasks.get('step')}: {tasks.get('running')} running, "
+        pending += f"{tasks.get('queued')} queued"
+        text = f"{text}; {pending}" if text else pending
+    return text
 
 
 def summary_text(info) -> str:
@@ -146,7 +152,7 @@ class RunBrowser(QtWidgets.QWidget):
             (CHILD_MARK if info.parent else "") + info.procedure,
             info.status,
             str(info.n_records),
-            children_text(kids),
+            children_text(kids, info),
             info.run_id,
             info.parent or "",
             summary,

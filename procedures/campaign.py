@@ -290,13 +290,22 @@ class Campaign:
         total, done, failed = len(indices), len(children), []
         step = self.entries[indices[0]].step + 1
 
+        executor = executor or LocalExecutor()
+
         def progress() -> None:
-            running = total - done - len(failed)  # submitted, not finished (or queued)
-            text = f"step {step}: {done} done, {len(failed)} failed, {running} running"
+            pending = total - done - len(failed)
+            running = min(pending, max(int(getattr(executor, "slots", 1)), 1))
+            tasks = {"step": step, "total": total, "done": done, "failed": len(failed)}
+            tasks.update(running=running, queued=pending - running)
+            store.set_status(cid, "running", summary={"tasks": tasks})
+            text = (
+                f"step {step}: {done} done, {len(failed)} failed, {running} running, "
+                f"{pending - running} queued"
+            )
             bus.emit(Progress(cid, done + len(failed), total, text))
 
         progress()
-        for task, result in (executor or LocalExecutor()).run(todo):
+        for task, result in executor.run(todo):
             child = store_result(store, cid, result)
             doc = {
                 "run_id": child,

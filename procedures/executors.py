@@ -291,6 +291,8 @@ class LocalExecutor:
 
     name = "local"
     startup_s = 0.0
+    #: tasks that run at once
+    slots = 1
 
     def run(self, tasks: list[Task]) -> Iterator[tuple[Task, dict]]:
         for task in tasks:
@@ -341,6 +343,9 @@ class DaskExecutor:
             else:
                 self.client = Client(address, timeout="10s")
             self.client.run(_warm_up)
+            workers = self.client.scheduler_info()["workers"].values()
+            #: tasks that can run at once (threads of the workers at start-up)
+            self.slots = max(sum(w["nthreads"] for w in workers), 1)
         except OSError as exc:
             self.close()
             raise ConfigError(

@@ -168,3 +168,30 @@ def test_campaign_children_follow_their_campaign_with_counts_by_status(qtbot, st
     assert len(failed) == 1 and cell(widget, failed[0], "summary").text().startswith("KilledWorker")
     widget.show_children.setChecked(False)  # children hidden: top-level runs only
     assert widget.run_ids == [out.run_id, widget.run_ids[1]] and widget.table.rowCount() == 2
+
+
+def test_a_running_fanout_step_shows_its_tasks_running_and_queued(qtbot, store):
+    seen = []
+
+    class Peek(LocalExecutor):
+        """Looks at the browser after the first task's result is stored."""
+
+        def run(self, tasks):
+            for k, task in enumerate(tasks):
+                if k == 1:
+                    widget = RunBrowser(store)
+                    qtbot.addWidget(widget)
+                    seen.append([cell(widget, r, "children").text() for r in range(2)])
+                    seen.append(cell(widget, 0, "status").text())
+                yield task, run_task(task)
+
+    doc = {
+        "backend": SMALL,
+        "steps": [{"procedure": "iv-sweep", "backend_sweep": {"seed": [1, 2, 3]}}],
+    }
+    out = Campaign(doc).run(Runner(store), None, backend=SMALL, executor=Peek())
+    assert out.status == "completed"
+    assert seen == [["1: 1 completed; tasks of step 1: 1 running, 1 queued", ""], "running"]
+    widget = RunBrowser(store)
+    qtbot.addWidget(widget)
+    assert cell(widget, 0, "children").text() == "3: 3 completed"

@@ -154,8 +154,8 @@ def test_cli_runs_a_fanout_campaign_with_progress_lines_and_refuses_bad_executor
     runner = CliRunner()
     res = runner.invoke(main, ["campaign", str(path), "--store", store, "--executor", "local"])
     assert res.exit_code == 0, res.output
-    assert "step 1: 3 done, 0 failed, 0 running" in res.stderr
-    assert "step 1: 1 done, 0 failed, 2 running" in res.stderr
+    assert "step 1: 3 done, 0 failed, 0 running, 0 queued" in res.stderr
+    assert "step 1: 1 done, 0 failed, 1 running, 1 queued" in res.stderr
     res = runner.invoke(main, ["campaign", str(path), "--store", store, "--executor", "ray"])
     assert res.exit_code == 1 and "unknown executor 'ray'" in res.stderr
     res = runner.invoke(main, ["resume", "nope", "--store", store, "--executor", "dask:"])
