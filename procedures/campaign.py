@@ -63,7 +63,7 @@ from xbarlab.errors import ConfigError, XbarlabError
 from xbarlab.events import Progress, Status
 from xbarlab.procedures import registry
 from xbarlab.procedures.executors import LocalExecutor, Task, store_result
-from xbarlab.procedures.runner import Runner, RunOutcome, restore_chip_state
+from xbarlab.procedures.runner import ABORTED, Runner, RunOutcome, restore_chip_state
 from xbarlab.procedures.sweep import (
     HARDWARE_SCHEMES,
     CampaignEntry,
@@ -128,7 +128,10 @@ class Campaign:
             if entry.fanout:
                 continue
             if info is None:
-                errors.append(f"step {entry.step + 1} ({entry.label}): needs a backend")
+                errors.append(
+                    f"step {entry.step + 1} ({entry.label}): runs on the campaign's chip, "
+                    "and the campaign has no backend; give it one (backend: or --backend)"
+                )
                 continue
             try:
                 entry.procedure.check(info)
@@ -236,9 +239,10 @@ class Campaign:
                     end += 1
                 stop = self._fan_out(runner, range(i, end), backend, cid, recorded, executor)
                 children.update(stop.pop("children"))
-                if stop:
+                status = stop.pop("status", None)
+                if status is not None:
                     summary = {"children": _ordered(children), **stop}
-                    return self._stop(runner, cid, "failed", summary, stop["error"])
+                    return self._stop(runner, cid, status, summary, stop.get("error"))
                 i = end
                 continue
             done_id, start_id = f"child-{i:03d}", f"start-{i:03d}"
@@ -279,7 +283,9 @@ class Campaign:
         return RunOutcome(cid, status, summary)
 
     def _fan_out(self, runner, indices, backend, cid, recorded, executor) -> dict:
-        """Run one fan-out step's tasks; {"children": ...} plus failure details if any."""
+        """Run one fan-out step's tasks: {"children": ...}, plus "status" ("failed" with
+        "failed" and "error", or "aborted" by the run control: the tasks not yet finished
+        are cancelled) when the campaign must stop."""
         store, bus = runner.store, runner.bus
         children, todo = {}, []
         for i in indices:
@@ -305,27 +311,16 @@ class Campaign:
             bus.emit(Progress(cid, done + len(failed), total, text))
 
         progress()
-        for task, result in executor.run(todo):
-            child = store_result(store, cid, result)
-            doc = {
-                "run_id": child,
-                "label": task.label,
-                "procedure": result["procedure"],
-                "status": result["status"],
-                "summary": result["summary"],
-            }
-            if result["status"] == "completed":
-                store.add_record(cid, f"child-{task.index:03d}", doc)
-                done += 1
-            else:
-                doc["error"] = result["error"]
-                prefix = f"failed-{task.index:03d}-"
-                attempt = sum(s.startswith(prefix) for s in recorded)
-                store.add_record(cid, f"{prefix}{attempt:02d}", doc)
-                recorded.add(f"{prefix}{attempt:02d}")
-                failed.append(doc)
-            children[task.index] = doc
-            progress()
+        results = executor.run(todo)
+        try:
+            for task, result in results:
+                self._store_task(store, cid, recorded, task, result, children, failed)
+                done += result["status"] == "completed"
+                progress()
+                if runner.control.state == ABORTED and done + len(failed) < total:
+                    return {"children": children, "status": "aborted"}
+        finally:
+            getattr(results, "close", lambda: None)()  # cancels what a cluster still runs
         if not failed:
             return {"children": children}
         first = failed[0]
@@ -333,7 +328,34 @@ class Campaign:
             f"{len(failed)} of {total} tasks of step {step} failed (first: {first['label']}: "
             f"{first['error']}); `xbarlab resume {cid}` runs them again"
         )
-        return {"children": children, "failed": [f["label"] for f in failed], "error": error}
+        return {
+            "children": children,
+            "status": "failed",
+            "failed": [f["label"] for f in failed],
+            "error": error,
+        }
+
+    @staticmethod
+    def _store_task(store, cid, recorded, task, result, children, failed) -> None:
+        """Write one task's result: its child run, then ``child-NNN`` or ``failed-NNN-KK``."""
+        child = store_result(store, cid, result)
+        doc = {
+            "run_id": child,
+            "label": task.label,
+            "procedure": result["procedure"],
+            "status": result["status"],
+            "summary": result["summary"],
+        }
+        if result["status"] == "completed":
+            store.add_record(cid, f"child-{task.index:03d}", doc)
+        else:
+            doc["error"] = result["error"]
+            prefix = f"failed-{task.index:03d}-"
+            attempt = sum(s.startswith(prefix) for s in recorded)
+            store.add_record(cid, f"{prefix}{attempt:02d}", doc)
+            recorded.add(f"{prefix}{attempt:02d}")
+            failed.append(doc)
+        children[task.index] = doc
 
 
 def _ordered(children: dict[int, dict]) -> list[dict]:

@@ -9,9 +9,10 @@ import pytest
 
 from xbarlab.chipdrivers import open_crossbar
 from xbarlab.errors import ConfigError
+from xbarlab.events import EventBus, Progress
 from xbarlab.procedures.campaign import Campaign, resume, with_spec_params
 from xbarlab.procedures.executors import LocalExecutor, Task, failed_result, run_task
-from xbarlab.procedures.runner import Runner
+from xbarlab.procedures.runner import RunControl, Runner
 from xbarlab.training.runs import MODES
 
 SPEC = "emulator:pcm?rows=8&cols=8&seed=3"
@@ -215,3 +216,20 @@ def test_a_task_result_killed_while_being_written_is_aborted_and_run_again(store
     flaky.ran.clear()
     assert resume(Runner(store), out.run_id, executor=flaky).status == "completed"
     assert flaky.ran == [] and store.run(orphan).status == "aborted"
+
+
+def test_abort_between_task_results_stops_the_step_and_resume_finishes_it(store):
+    control, bus = RunControl(), EventBus()
+    bus.subscribe(lambda ev: control.abort() if ev.done == 1 else None, Progress)
+    flaky = FlakyExecutor()
+    doc = {"backend": SPEC, "steps": [DOC["steps"][1], DOC["steps"][2]]}
+    with open_crossbar(SPEC) as xbar:
+        out = Campaign(doc).run(Runner(store, bus, control), xbar, backend=SPEC, executor=flaky)
+    assert out.status == "aborted" and len(out.summary["children"]) == 1
+    assert len(flaky.ran) == 1  # locally the next task never starts
+    assert len(store.runs(parent=out.run_id)) == 1 and store.run(out.run_id).status == "aborted"
+    flaky.ran.clear()
+    final = resume(Runner(store), out.run_id, executor=flaky)
+    assert final.status == "completed" and len(flaky.ran) == 3
+    assert [k["label"] for k in final.summary["children"]][-1] == "conductance-map"
+    assert len(final.summary["children"]) == 5
