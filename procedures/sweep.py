@@ -25,6 +25,8 @@ from xbarlab.procedures.executors import HARDWARE_SCHEMES, TRAIN, check_station_
 _TOP_KEYS = ("backend", "steps", "station")
 _STEP_KEYS = ("procedure", "params", "sweep", "backend", "backend_sweep", "fanout", "station")
 _FANOUT_KEYS = ("backend", "backend_sweep", "station")
+#: prefix of a backend_sweep parameter in a child's label: ``drift[backend.seed=3]``
+BACKEND_LABEL = "backend."
 
 
 @dataclass(frozen=True)
@@ -135,17 +137,17 @@ def _expand(step, index: int, station: str | None, default: Any) -> list[Campaig
         fanout = not isinstance(default, str) or _is_hardware(default)
     entries = []
     for combo in itertools.product(*sweep.values(), *backend_sweep.values()):
-        swept = dict(zip([*sweep, *backend_sweep], combo, strict=True))
-        values = {**params, **{k: swept[k] for k in sweep}}
-        label = (name or "?") + (
-            "[" + ", ".join(f"{k}={v}" for k, v in swept.items()) + "]" if swept else ""
-        )
+        swept = dict(zip(sweep, combo[: len(sweep)], strict=True))
+        chip = dict(zip(backend_sweep, combo[len(sweep) :], strict=True))
+        values = {**params, **swept}
+        parts = [f"{k}={v}" for k, v in swept.items()]
+        parts += [f"{BACKEND_LABEL}{k}={v}" for k, v in chip.items()]
+        label = (name or "?") + ("[" + ", ".join(parts) + "]" if parts else "")
         if cls is None:
             procedure, json_values = None, _train_values(values)
         else:
             procedure = cls.from_values(values)
             json_values = procedure.parameters_json()
-        chip = {k: swept[k] for k in backend_sweep}
         entries.append(
             CampaignEntry(
                 procedure, label, index, fanout, name, json_values, backend, chip, station

@@ -150,7 +150,7 @@ def test_campaign_children_follow_their_campaign_with_counts_by_status(qtbot, st
     }
     with open_crossbar(SMALL) as xbar:
         out = Campaign(doc).run(
-            Runner(store), xbar, backend=SMALL, executor=OneFails("pulse-response[seed=2]")
+            Runner(store), xbar, backend=SMALL, executor=OneFails("pulse-response[backend.seed=2]")
         )
     assert out.status == "failed"
     widget = RunBrowser(store)

@@ -38,10 +38,10 @@ def test_only_steps_with_fanout_keys_become_tasks_with_their_own_chips():
     assert c.needs_chip and c.n_tasks == 4
     tasks = [c.task(i, SPEC) for i in range(1, 5)]
     assert [t.label for t in tasks] == [
-        "pulse-response[width=5e-08, seed=1]",
-        "pulse-response[width=5e-08, seed=2]",
-        "pulse-response[width=1e-07, seed=1]",
-        "pulse-response[width=1e-07, seed=2]",
+        "pulse-response[width=5e-08, backend.seed=1]",
+        "pulse-response[width=5e-08, backend.seed=2]",
+        "pulse-response[width=1e-07, backend.seed=1]",
+        "pulse-response[width=1e-07, backend.seed=2]",
     ]
     assert [t.backend for t in tasks] == [SPEC.replace("seed=3", f"seed={s}") for s in (1, 2, 1, 2)]
     assert tasks[2].values["width"] == 1e-7 and tasks[2].values["n_pulses"] == 2
@@ -113,6 +113,18 @@ def test_train_steps_declare_the_modes_of_training():
     entries = Campaign({"steps": [{"procedure": "train", "sweep": {"mode": list(MODES)}}]}).entries
     assert [e.values["mode"] for e in entries] == list(MODES)
     assert entries[0].values == {"mode": "fp", "epochs": None, "hidden": 64, "seed": 0}
+    # a training seed and a chip seed of the same name sweep independently
+    step = {"procedure": "train", "sweep": {"seed": [0, 1]}, "backend_sweep": {"seed": [7, 8]}}
+    c = Campaign({"backend": TRAIN_SPEC, "steps": [step]})
+    assert [
+        (t.values["seed"], t.backend[-6:]) for t in (c.task(i, TRAIN_SPEC) for i in range(4))
+    ] == [
+        (0, "seed=7"),
+        (0, "seed=8"),
+        (1, "seed=7"),
+        (1, "seed=8"),
+    ]
+    assert c.entries[1].label == "train[seed=0, backend.seed=8]"
 
 
 def test_task_checks_on_emulated_chips_come_before_anything_runs(store):
@@ -129,7 +141,7 @@ def test_task_checks_on_emulated_chips_come_before_anything_runs(store):
         Campaign(doc).run(Runner(store), None, backend=SPEC)
     text = str(err.value)
     assert "(2 problem(s))" in text and "step 1 (endurance): parameter region" in text
-    assert "step 2 (endurance[rows=4]): parameter region: rows 0:6" in text
+    assert "step 2 (endurance[backend.rows=4]): parameter region: rows 0:6" in text
     assert store.runs() == []
 
 
@@ -183,7 +195,7 @@ class FlakyExecutor(LocalExecutor):
 
 
 def test_failed_tasks_let_the_others_finish_and_resume_runs_only_them(store):
-    bad = "pulse-response[width=5e-08, seed=2]"
+    bad = "pulse-response[width=5e-08, backend.seed=2]"
     flaky = FlakyExecutor(fail=[bad])
     with open_crossbar(SPEC) as xbar:
         out = Campaign(DOC).run(Runner(store), xbar, backend=SPEC, executor=flaky)
