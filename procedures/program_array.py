@@ -76,7 +76,7 @@ class ProgramParams:
         5.0, unit="s", lo=0, hi=1e6, help="wait after each round before re-verifying (rounds > 1)"
     )
     settle_reads: int = param(
-        16, lo=1, hi=1024, help="reads averaged at the re-verify after each round (rounds > 1)"
+        64, lo=1, hi=1024, help="reads averaged at the re-verify after each round (rounds > 1)"
     )
 
     def __post_init__(self):

@@ -93,10 +93,15 @@ def test_write_verify_brings_true_conductance_to_target(programmed):
     err = np.abs(g_true - targets)[healthy] / r.tolerance
     assert np.median(err) < 1.0
     assert np.mean(err <= 2.0) >= 0.95
-    # programmed levels are distinct: the mean per level is close to its target
+    # programmed levels are distinct: the mean per level is close to its target. One
+    # verify read carries read noise of about the tolerance at the top levels, so devices
+    # climbing from below are accepted early and a level's mean may sit up to about 1.2
+    # tolerances low (verify_reads/confirm_reads reduce that: test_programming_options.py)
     for level in np.unique(targets):
         m = healthy & (targets == level)
-        assert g_true[m].mean() == pytest.approx(level, abs=r.tolerance)
+        assert g_true[m].mean() == pytest.approx(level, abs=1.5 * r.tolerance)
+    means = [g_true[healthy & (targets == level)].mean() for level in np.unique(targets)]
+    assert np.all(np.diff(means) > 4 * r.tolerance)
 
 
 def test_write_verify_trace_is_monotone_and_reported(programmed):

@@ -95,7 +95,8 @@ def test_verify_read_right_after_a_pulse_carries_read_noise():
     _set_all(xbar)
     g, _ = chip.conductance()
     r = xbar.read()
-    dt = p.t_pulse_gap  # programmed at the end of the pulse, read after the trailing gap
+    # programmed at the end of the pulse; read after the trailing gap, mid-way through a read
+    dt = p.t_pulse_gap + 0.5 * p.t_array_read
     width = np.sqrt(np.log((dt + p.t_read) / (2 * p.t_read)))
     z = (r - g) / (g * chip.q_s.reshape(chip.shape) * width)
     assert z.std() == pytest.approx(1.0, abs=0.05)
