@@ -34,7 +34,7 @@ import numpy as np
 from xbarlab.chipdrivers.imce import imce_benchmark
 from xbarlab.training.runs import run_training
 
-RRAM_SPEC = "emulator:rram?differential=1&seed={seed}"
+RRAM_SPEC = "emulator:rram?differential=1&pristine=0&seed={seed}"
 PCM_SPEC = "emulator:pcm?differential=1&seed={seed}"
 #: benchmark key -> (training mode, backend spec template)
 RUNS = {

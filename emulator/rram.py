@@ -13,9 +13,16 @@ same programming-event table (one time per pulse call), the same random streams
 the same state format (:mod:`xbarlab.emulator.pcm_state` reads the attributes both
 arrays have), so saving, restoring and the MVM periphery behave identically.
 
-Per-device state is 30 bytes: g_prog, relax, g_lo, g_hi, sens (float32), event,
-pulse_count (uint32), flags (uint8) and formed (bool; all True for now: a pristine,
-unformed mode can be added without a format change).
+Devices arrive pristine (``RRAMParams.pristine``): unformed, at about 10 MOhm, deaf
+to SET and RESET pulses. A polarity +1 pulse at or above a device's own forming
+voltage forms it at a conductance set by the chip's compliance current
+(:meth:`RRAMArray.set_compliance`; too much current over-forms it into a permanent
+short). The formed device sits above its window until its first switching pulse (a
+RESET) brings it in.
+
+Per-device state is 38 bytes: g_prog, relax, g_lo, g_hi, sens, v_form, i_short
+(float32), event, pulse_count (uint32), flags (uint8: stuck, shorted, unbound) and
+formed (bool).
 """
 
 from __future__ import annotations
@@ -47,6 +54,9 @@ def _consts(p: RRAMParams) -> np.ndarray:
     c[K.C_SET_STEP], c[K.C_RESET_STEP] = p.set_step, p.reset_step
     c[K.C_SET_GAMMA], c[K.C_RESET_GAMMA], c[K.C_C2C] = p.set_gamma, p.reset_gamma, p.c2c
     c[K.C_RELAX_RATE], c[K.C_RELAX_EQ], c[K.C_RELAX_STD] = p.relax_rate, p.relax_eq, p.relax_std
+    c[K.C_FORM_PER_DECADE], c[K.C_FORM_WIDTH_REF] = p.v_form_per_decade, p.form_width_ref
+    c[K.C_FORM_V_C], c[K.C_FORM_SPREAD] = p.form_v_c, p.form_spread
+    c[K.C_G_SHORT], c[K.C_SHORT_SPREAD] = p.g_short, p.g_short_spread
     return c
 
 
@@ -84,6 +94,7 @@ class RRAMArray:
         self.seed = int(seed)
         self.clock = clock or VirtualClock()
         self._c = _consts(self.params)
+        self.compliance = float(self.params.forming_compliance)
         fab_seq, ops_seq, periph_seq = np.random.SeedSequence(self.seed).spawn(3)
         self._key = KeyStream(np.random.Generator(np.random.PCG64(ops_seq)))
         self._all = np.empty(0, dtype=np.intp)
@@ -105,8 +116,10 @@ class RRAMArray:
     mvm = PCMArray.mvm
 
     def _fabricate(self, rng: np.random.Generator) -> None:
-        """Draw device-to-device variation and defects; every device formed and RESET to
-        near its lower bound at t = 0 (programming event 0)."""
+        """Draw device-to-device variation and defects; at t = 0 (programming event 0)
+        every device is pristine, or (pristine = 0) formed and RESET to near its lower
+        bound. The forming draws come last, so a formed chip's other draws do not
+        depend on them."""
         p, n = self.params, self.size
         g_hi = p.g_max * np.maximum(1 + p.g_max_spread * rng.standard_normal(n), 0.5)
         g_lo = p.g_min * np.maximum(1 + p.g_min_spread * rng.standard_normal(n), 0.1)
@@ -127,6 +140,17 @@ class RRAMArray:
         self.event = np.full(n, self._new_event(0.0), dtype=np.uint32)
         self.formed = np.ones(n, dtype=bool)
         self.pulse_count = np.zeros(n, dtype=np.uint32)
+        self.v_form = (p.v_form + p.v_form_std * rng.standard_normal(n)).astype(np.float32)
+        self.i_short = (p.i_short * np.exp(p.i_short_spread * rng.standard_normal(n))).astype(
+            np.float32
+        )
+        g_pristine = p.g_pristine * np.exp(p.g_pristine_spread * rng.standard_normal(n))
+        if p.pristine:
+            self.formed[:] = False
+            self.g_prog[:] = g_pristine
+            self.relax[:] = 0.0
+            self.flags |= K.UNBOUND
+        self._n_pristine = int(n - np.count_nonzero(self.formed))
 
     # -- state ------------------------------------------------------------------------
     def state_arrays(self) -> dict[str, np.ndarray]:
@@ -141,16 +165,54 @@ class RRAMArray:
             "flags": self.flags,
             "formed": self.formed,
             "pulse_count": self.pulse_count,
+            "v_form": self.v_form,
+            "i_short": self.i_short,
         }
 
     def get_state(self, copy: bool = True) -> dict:
-        """The full chip state (devices, events, RNG, clock), a copy unless copy=False;
-        the layout of :func:`xbarlab.emulator.pcm_state.get_state`."""
-        return pcm_state.get_state(self, copy)
+        """The full chip state (devices, events, RNG, clock, compliance current), a copy
+        unless copy=False; the layout of :func:`xbarlab.emulator.pcm_state.get_state`
+        plus meta ``compliance_A``."""
+        state = pcm_state.get_state(self, copy)
+        state["meta"]["compliance_A"] = self.compliance
+        return state
 
     def set_state(self, state: dict) -> None:
         """Restore a :meth:`get_state` copy; ConfigError (chip untouched) on a mismatch."""
+        meta = state.get("meta") if isinstance(state, dict) else None
+        compliance = meta.get("compliance_A") if isinstance(meta, dict) else None
+        if isinstance(compliance, bool) or not isinstance(compliance, int | float):
+            raise ConfigError(
+                f"RRAM chip state meta 'compliance_A' must be a number in A, got {compliance!r}"
+            )
+        _check_compliance(compliance)
         pcm_state.set_state(self, state)
+        self.compliance = float(compliance)
+        self._n_pristine = int(self.size - np.count_nonzero(self.formed))
+
+    def _refresh_relax_z(self) -> None:
+        """Nothing to rebuild after a restore: pcm_state.set_state calls this for PCM
+        arrays, whose relaxation keeps a derived per-device cache; the RRAM relaxation
+        slope (``relax``) is saved state."""
+
+    def set_compliance(self, current: float) -> None:
+        """Set the compliance current in A that limits forming from now on (> 0).
+
+        The emulated 1T1R cell's transistor limits the forming current to it: a device
+        forms at conductance current / form_v_c, or shorts if current exceeds its own
+        over-forming threshold. Chip limits are checked by the backend, not here.
+        """
+        self.compliance = _check_compliance(current)
+
+    @property
+    def shorted(self) -> np.ndarray:
+        """Boolean (rows, cols) map of devices over-formed into a short (ground truth)."""
+        return ((self.flags & K.SHORTED) != 0).reshape(self.shape)
+
+    @property
+    def pristine(self) -> np.ndarray:
+        """Boolean (rows, cols) map of devices not yet formed (ground truth)."""
+        return ~self.formed.reshape(self.shape)
 
     @property
     def stuck(self) -> np.ndarray:
@@ -166,7 +228,7 @@ class RRAMArray:
         idx, n = self._selected(idx)
         log_t = self._table(self.clock.now())
         out = np.empty(n, dtype=np.float32)
-        state = (self.g_prog, self.event, self.relax, self.g_lo, self.g_hi, log_t)
+        state = (self.g_prog, self.event, self.relax, self.g_lo, self.g_hi, self.flags, log_t)
         with _threads_for(n):
             K.read_kernel(idx, n, self._key(), np.float32(self.params.read_noise), *state, out)
         self.clock.advance(self.params.t_array_read)
@@ -177,7 +239,7 @@ class RRAMArray:
         log_t = self._table(self.clock.now())
         g = np.empty(self.size, dtype=np.float32)
         s = np.empty(self.size, dtype=np.float32)
-        state = (self.g_prog, self.event, self.relax, self.g_lo, self.g_hi, log_t)
+        state = (self.g_prog, self.event, self.relax, self.g_lo, self.g_hi, self.flags, log_t)
         with _threads_for(self.size):
             K.mean_sigma_kernel(np.float32(self.params.read_noise), *state, g, s)
         return g.reshape(self.shape), s.reshape(self.shape)
@@ -194,7 +256,8 @@ class RRAMArray:
 
         polarity: +1 SET (raises G), -1 RESET (lowers G). amplitude: pulse height in V
         (its magnitude counts; length 1 or len(idx)). width: pulse width in s (length 1
-        or len(idx)).
+        or len(idx)). Pristine devices ignore pulses except polarity +1 pulses at or
+        above their forming voltage, which form them under the chip's compliance.
         """
         idx, n = self._selected(idx)
         if n == 0:
@@ -217,6 +280,12 @@ class RRAMArray:
                 idx, n, int(polarity), drive, int(count), ev, log_t, self._c, self._key(),
                 *state, self.flags, self.formed, self.pulse_count,
             )  # fmt: skip
+            if polarity > 0 and self._n_pristine:
+                self._n_pristine -= K.form_kernel(
+                    idx, n, np.abs(amplitude), width, int(count), self.compliance, ev,
+                    self._c, self._key(), self.g_prog, self.event, self.relax, self.g_lo,
+                    self.g_hi, self.flags, self.formed, self.v_form, self.i_short,
+                )  # fmt: skip
         self.clock.advance(duration)
 
     def _array_matrices(self, transpose: bool) -> ArrayMatrices:
@@ -246,3 +315,14 @@ class RRAMArray:
             var = None if var is None else var[:, 0::2] + var[:, 1::2]
         var = None if var is None else np.ascontiguousarray(var)
         return ArrayMatrices(np.ascontiguousarray(g), var)
+
+
+def _check_compliance(current) -> float:
+    """``current`` as a float; ConfigError unless it is a finite number > 0 (A)."""
+    try:
+        value = float(current)
+    except (TypeError, ValueError):
+        raise ConfigError(f"compliance current must be a number in A, got {current!r}") from None
+    if not (np.isfinite(value) and value > 0):
+        raise ConfigError(f"compliance current must be a finite number > 0 A, got {current!r}")
+    return value

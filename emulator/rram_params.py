@@ -111,10 +111,65 @@ class RRAMParams:
     -------------------------
     stuck_on_fraction, stuck_off_fraction : float
         Fractions of devices stuck at their upper (on) or lower (off) bound: 0.2%
-        each, assumed (order of the yield loss of the 1T1R arrays of Yao 2020).
+        each, assumed (order of the yield loss of the 1T1R arrays of Yao 2020). On a
+        pristine chip a stuck-off device never forms (it stays pristine: unformable);
+        a stuck-on device forms and then ignores every pulse (stuck at SET).
     init_state, init_spread : float
-        Mean and std of x after forming and the first RESET (all devices start
-        formed, near the lower bound). 0.05 and 0.02, assumed.
+        Mean and std of x after forming and the first RESET (the state of a chip
+        opened with pristine = 0, near the lower bound). 0.05 and 0.02, assumed.
+
+    Forming (electroforming of pristine devices)
+    --------------------------------------------
+    pristine : bool
+        True: devices arrive unformed, as real chips do (SkyWater sky130 ReRAM
+        documentation: cells must be formed before use); False: an already formed
+        array with every device near its lower bound (init_state).
+    g_pristine : float
+        Median conductance in S of an unformed device. 0.1 uS (10 MOhm), assumed
+        within the 1-10+ MOhm of pristine HfOx cells before forming.
+    g_pristine_spread : float
+        Device-to-device log-normal sigma of the pristine conductance. 0.5, assumed.
+    v_form : float
+        Mean forming voltage in V of a form_width_ref pulse (polarity +1): at or above
+        a device's own forming voltage the filament forms. 2.8 V, assumed within the
+        2.5-3.5 V of 1T1R HfOx forming (Wan et al. 2022 and Yao et al. 2020 form their
+        arrays with ramped pulses of a few V; the issue's lab script ramps 1.3-4 V in
+        0.05 V steps and stops at <= 50 kOhm).
+    v_form_std : float
+        Device-to-device std in V of the forming voltage (normal). 0.25 V, assumed
+        (published forming-voltage distributions span about +-0.5 V).
+    form_width_ref : float
+        Pulse width in s at which the forming voltage is v_form. 1 us, assumed.
+    v_form_per_decade : float
+        Drop in V of the forming voltage per decade of stress time (pulse width x
+        count) above form_width_ref, and rise below it: forming is a time-dependent
+        dielectric breakdown. 0.1 V, assumed.
+    forming_compliance : float
+        Compliance current in A the chip limits forming to until it is changed
+        (EmulatedRRAMCrossbar.set_compliance). 20 uA, assumed (low-current analog
+        RRAM forms at tens of uA through the 1T1R transistor).
+    form_v_c : float
+        The formed state's conductance is forming_compliance / form_v_c (the
+        universal relation R = V_C / I_C of filamentary RRAM, Ielmini, IEEE Trans.
+        Electron Devices 58, 4309 (2011): V_C about 0.2-0.5 V). 0.4 V, assumed: the
+        default compliance forms devices at about 50 uS (20 kOhm), above the window,
+        and the first RESET brings them into it.
+    form_spread : float
+        Log-normal sigma of the formed conductance, drawn per forming event. 0.15,
+        assumed.
+    i_short : float
+        Median per-device compliance current in A above which forming over-forms the
+        device into a permanent short (stuck at g_short, ignores RESET). 200 uA,
+        assumed (over-forming by compliance overshoot, Shrestha et al., NIST 2016
+        "Analysis and control of RRAM overshoot current").
+    i_short_spread : float
+        Device-to-device log-normal sigma of i_short. 0.3, assumed.
+    g_short : float
+        Median conductance in S of an over-formed (shorted) device. 1 mS (1 kOhm),
+        assumed.
+    g_short_spread : float
+        Log-normal sigma of the shorted conductance, per event. 0.1, assumed (every
+        short reads well below 2 kOhm, the usual short criterion).
 
     Timing of the emulated array
     ----------------------------
@@ -150,6 +205,20 @@ class RRAMParams:
     stuck_off_fraction: float = 0.002
     init_state: float = 0.05
     init_spread: float = 0.02
+    pristine: bool = True
+    g_pristine: float = 0.1e-6
+    g_pristine_spread: float = 0.5
+    v_form: float = 2.8
+    v_form_std: float = 0.25
+    form_width_ref: float = 1e-6
+    v_form_per_decade: float = 0.1
+    forming_compliance: float = 20e-6
+    form_v_c: float = 0.4
+    form_spread: float = 0.15
+    i_short: float = 200e-6
+    i_short_spread: float = 0.3
+    g_short: float = 1e-3
+    g_short_spread: float = 0.1
     t_array_read: float = 100e-6
     t_pulse_gap: float = 1e-6
 
@@ -163,6 +232,8 @@ class RRAMParams:
         positive = (
             "g_max", "g_min", "set_step", "reset_step", "set_gamma", "reset_gamma",
             "v_set_ref", "v_reset_ref", "v_slope", "width_ref", "relax_t0",
+            "g_pristine", "v_form", "form_width_ref", "forming_compliance", "form_v_c",
+            "i_short", "g_short",
         )  # fmt: skip
         for name in positive:
             if getattr(self, name) <= 0:
@@ -174,6 +245,16 @@ class RRAMParams:
             raise ConfigError("stuck_on_fraction + stuck_off_fraction must be <= 1")
         if not self.g_min < self.g_max:
             raise ConfigError(f"g_min = {self.g_min:g} S must be below g_max = {self.g_max:g} S")
+        if not self.g_pristine < self.g_min:
+            raise ConfigError(
+                f"g_pristine = {self.g_pristine:g} S must be below g_min = {self.g_min:g} S "
+                "(unformed devices conduct less than formed ones)"
+            )
+        if not self.g_short > self.g_max:
+            raise ConfigError(
+                f"g_short = {self.g_short:g} S must be above g_max = {self.g_max:g} S "
+                "(a short conducts more than any formed state)"
+            )
         for kind in ("set", "reset"):
             th, ref = getattr(self, f"v_{kind}_th"), getattr(self, f"v_{kind}_ref")
             if not th < ref:
@@ -250,6 +331,7 @@ PRESETS: dict[str, RRAMParams] = {
         stuck_on_fraction=0.0,
         stuck_off_fraction=0.0,
         init_spread=0.0,
+        pristine=False,
     ),
 }
 

@@ -35,6 +35,7 @@ def warm_up() -> None:
         chip.mvm(x, transpose=True)
     rram = RRAMArray(2, 2, seed=0)  # the RRAM model's own read, pulse and conductance kernels
     rram.read()
+    rram.pulse(None, np.array([4.0]), np.array([1e-6]), polarity=1)  # forms the devices
     rram.pulse(None, np.array([1.0]), np.array([100e-9]), polarity=1)
     rram.pulse(None, np.array([1.0]), np.array([100e-9]), polarity=-1)
     rram.conductance()

@@ -8,6 +8,7 @@ from xbarlab.procedures.conductance_map import ConductanceMap
 from xbarlab.procedures.drift import Drift
 from xbarlab.procedures.drift_compensation import DriftCompensation
 from xbarlab.procedures.endurance import Endurance
+from xbarlab.procedures.forming import Forming
 from xbarlab.procedures.iv_sweep import IVSweep
 from xbarlab.procedures.level_capacity import LevelCapacity
 from xbarlab.procedures.params import specs
@@ -29,6 +30,7 @@ PROCEDURES: dict[str, type[Procedure]] = {
         PulseResponse,
         LevelCapacity,
         ProgramReport,
+        Forming,
     )
 }
 

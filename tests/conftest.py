@@ -21,7 +21,7 @@ from xbarlab.chipdrivers import open_crossbar, parse_spec  # noqa: E402
 BACKEND_SPECS = [
     "emulator:pcm?rows=16&cols=12&seed=3",
     "emulator:pcm?rows=16&cols=12&seed=4&periphery=hermes&differential=1",
-    "emulator:rram?rows=16&cols=12&seed=3",
+    "emulator:rram?rows=16&cols=12&seed=3&pristine=0",
     "board:{lab}",
     "bench:{lab}",
 ]

@@ -14,11 +14,13 @@ from xbarlab.cli import main
 from xbarlab.emulator.rram import RRAMArray
 from xbarlab.errors import ConfigError, SpecError, XbarlabError
 
-SPEC = "emulator:rram?rows=16&cols=12&seed=3"
+SPEC = "emulator:rram?rows=16&cols=12&seed=3&pristine=0"
 
 
 def test_spec_opens_an_rram_chip_with_overrides():
-    xbar = open_crossbar("emulator:rram?rows=8&cols=6&seed=2&c2c=0.5&differential=1&adc_bits=8")
+    xbar = open_crossbar(
+        "emulator:rram?rows=8&cols=6&seed=2&c2c=0.5&differential=1&adc_bits=8&pristine=0"
+    )
     assert isinstance(xbar, EmulatedRRAMCrossbar)
     assert isinstance(xbar.chip, RRAMArray)
     assert (xbar.chip.params.c2c, xbar.chip.periphery.adc_bits) == (0.5, 8)
@@ -82,7 +84,7 @@ def test_state_blob_round_trip_and_mismatch():
     b.load_state(blob)
     np.testing.assert_array_equal(a.read(), b.read())
     np.testing.assert_array_equal(a.mvm(np.full(16, 0.1)), b.mvm(np.full(16, 0.1)))
-    other = open_crossbar("emulator:rram?rows=16&cols=12&seed=4")
+    other = open_crossbar("emulator:rram?rows=16&cols=12&seed=4&pristine=0")
     with pytest.raises(ConfigError, match="seed"):
         other.load_state(blob)
     pcm = open_crossbar("emulator:pcm?rows=16&cols=12&seed=3")

@@ -21,7 +21,7 @@ def stream(n: int) -> np.ndarray:
 @pytest.fixture
 def chip():
     """A 30 x 40 chip with devices spread over the window and over programming times."""
-    c = RRAMArray(30, 40, RRAMParams(set_gamma=1.5, reset_gamma=0.7), seed=3)
+    c = RRAMArray(30, 40, RRAMParams(set_gamma=1.5, reset_gamma=0.7, pristine=False), seed=3)
     rng = np.random.default_rng(1)
     for t, polarity in ((5.0, 1), (50.0, 1), (500.0, -1)):
         c.clock.sleep(t)
@@ -42,7 +42,7 @@ def test_read_kernel_matches_reference(chip):
     log_t = chip._table(chip.clock.now())
     out = np.empty(idx.size, np.float32)
     noise = np.float32(chip.params.read_noise)
-    state = (chip.g_prog, chip.event, chip.relax, chip.g_lo, chip.g_hi, log_t)
+    state = (chip.g_prog, chip.event, chip.relax, chip.g_lo, chip.g_hi, chip.flags, log_t)
     K.read_kernel(idx, idx.size, KEY, noise, *state, out)
     g = relaxed_ref(chip, idx, chip.clock.now())
     assert_allclose(out, g * (1 + chip.params.read_noise * stream(idx.size)), rtol=2e-5)
@@ -98,7 +98,7 @@ def test_pulse_kernel_matches_reference(chip, polarity, count):
 
 
 def test_unformed_devices_ignore_pulses():
-    c = RRAMArray(4, 5, seed=1)
+    c = RRAMArray(4, 5, RRAMParams(pristine=False), seed=1)
     c.formed[:10] = False
     g0 = c.g_prog.copy()
     c.pulse(None, np.array([1.2]), np.array([100e-9]), count=5, polarity=1)

@@ -11,6 +11,8 @@ from xbarlab.emulator.rram_params import PRESETS, RRAMParams
 from xbarlab.errors import ConfigError
 
 W = np.array([100e-9])
+#: the default device, formed (these tests are about a formed array's switching)
+FORMED = RRAMParams(pristine=False)
 #: no variation, noise or relaxation: every device follows the mean law exactly
 CLEAN = PRESETS["ideal"].with_overrides(read_noise=0.0)
 
@@ -91,7 +93,7 @@ def test_cycle_to_cycle_spread_of_gentle_steps_is_c2c():
 
 
 def test_device_to_device_variation_matches_the_parameters():
-    p = RRAMParams()
+    p = FORMED
     c = RRAMArray(200, 200, p, seed=6)
     ok = c.flags == 0
     assert c.g_hi.mean() == pytest.approx(p.g_max, rel=0.005)
@@ -104,7 +106,7 @@ def test_device_to_device_variation_matches_the_parameters():
 
 
 def test_read_noise_is_gaussian_with_the_relative_sigma():
-    p = RRAMParams(read_noise=0.02)
+    p = RRAMParams(pristine=False, read_noise=0.02)
     c = RRAMArray(200, 200, p, seed=7)
     g, sigma = c.conductance()
     z = ((c.read() - g.ravel()) / sigma.ravel()).astype(np.float64)
@@ -144,7 +146,7 @@ def test_relaxation_spread_grows_with_log_time():
 
 
 def test_stuck_devices_sit_at_a_bound_and_ignore_pulses():
-    p = RRAMParams(stuck_on_fraction=0.05, stuck_off_fraction=0.03)
+    p = RRAMParams(pristine=False, stuck_on_fraction=0.05, stuck_off_fraction=0.03)
     c = RRAMArray(100, 200, p, seed=10)
     on, off = c.flags == 1, c.flags == 2
     assert on.mean() == pytest.approx(0.05, abs=0.005)
@@ -161,7 +163,7 @@ def test_stuck_devices_sit_at_a_bound_and_ignore_pulses():
 
 def test_same_seed_same_calls_give_identical_results_and_other_seeds_differ():
     def run(seed):
-        c = RRAMArray(16, 12, seed=seed)
+        c = RRAMArray(16, 12, FORMED, seed=seed)
         c.pulse(np.arange(50), np.array([1.1]), W, count=3, polarity=1)
         c.clock.sleep(100.0)
         c.pulse(np.arange(20, 90), np.array([1.3]), W, polarity=-1)
@@ -175,7 +177,7 @@ def test_same_seed_same_calls_give_identical_results_and_other_seeds_differ():
 
 
 def test_state_round_trip_continues_bit_identically():
-    c = RRAMArray(16, 12, seed=13, periphery=PERIPHERALS["default"])
+    c = RRAMArray(16, 12, FORMED, seed=13, periphery=PERIPHERALS["default"])
     c.pulse(np.arange(40), np.array([1.1]), W, count=2, polarity=1)
     state = c.get_state()
     after = [c.read(), c.mvm(np.full((2, 16), 0.1, np.float32))[0]]
@@ -185,14 +187,14 @@ def test_state_round_trip_continues_bit_identically():
     assert_array_equal(after[0], again[0])
     assert_array_equal(after[1], again[1])
     assert set(state) >= {"g_prog", "relax", "g_lo", "g_hi", "formed", "event_times"}
-    other = RRAMArray(16, 12, seed=14)
+    other = RRAMArray(16, 12, FORMED, seed=14)
     with pytest.raises(ConfigError, match="seed"):
         other.set_state(state)
 
 
 def test_mvm_uses_the_relaxed_conductance_and_the_read_noise():
     ideal = PERIPHERALS["ideal"]
-    c = RRAMArray(8, 6, seed=15, periphery=ideal)
+    c = RRAMArray(8, 6, FORMED, seed=15, periphery=ideal)
     c.pulse(np.arange(0, 48, 2), np.array([1.1]), W, count=6, polarity=1)
     c.clock.sleep(1000.0)
     g, sigma = c.conductance()
@@ -203,6 +205,6 @@ def test_mvm_uses_the_relaxed_conductance_and_the_read_noise():
     assert resid.std() == pytest.approx(1.0, abs=0.05)
 
 
-def test_state_is_30_bytes_per_device():
+def test_state_is_38_bytes_per_device():
     c = RRAMArray(10, 10, seed=0)
-    assert c.state_bytes() == 30 * 100
+    assert c.state_bytes() == 38 * 100

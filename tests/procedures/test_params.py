@@ -102,6 +102,7 @@ def test_registry_lists_every_procedure_with_parameters():
         "pulse-response",
         "level-capacity",
         "program-report",
+        "forming",
     ]
     table = registry.markdown_table()
     assert table.count("\n") == len(names) + 1 and "`n_reads`=30" in table

@@ -9,7 +9,7 @@ from xbarlab.chipdrivers.selection import resolve
 from xbarlab.training.data import load_digits
 from xbarlab.training.mixed_precision import MixedPrecisionTrainer
 
-SPEC = "emulator:rram?rows=64&cols=128&differential=1&seed={}"
+SPEC = "emulator:rram?rows=64&cols=128&differential=1&pristine=0&seed={}"
 
 
 def _recording(xbar, log: list):
