@@ -17,6 +17,13 @@ pulse of polarity +1 (SET) moves x by f (1 - x)^set_gamma, polarity -1 (RESET) b
 -f x^reset_gamma, where f = 1 - exp(-step * drive * sens * max(1 + c2c z, 0)) is the
 pulse's switching fraction (z standard normal per pulse): about step * drive with a
 relative spread c2c for gentle pulses, saturating at a full switch for strong ones.
+
+Forming: devices arrive pristine (pristine = True) at about g_pristine, deaf to SET and
+RESET. A polarity +1 pulse train forms device i when its height reaches
+v_form_i - v_form_per_decade log10(count width / form_width_ref) (v_form_i normal,
+mean v_form, std v_form_std): the device then sits at compliance / form_v_c (log-normal
+spread form_spread), above its window until its first switching pulse, or, when the
+compliance current exceeds its own i_short_i, at g_short for good (over-formed short).
 """
 
 from __future__ import annotations

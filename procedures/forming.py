@@ -2,7 +2,8 @@
 
 Devices arrive pristine (MOhm, deaf to SET and RESET). The procedure applies polarity
 +1 pulses of rising height, ``v_start`` to ``v_stop`` in ``v_step`` (defaults 1.3 V to
-4 V in 0.05 V, as published lab scripts ramp the gate of 1T1R cells), reads every
+4 V in 0.05 V, as published lab scripts ramp the gate of 1T1R cells; without a v_stop
+the ramp ends at 4 V or at the chip's voltage limit if that is lower), reads every
 device after each step and stops pulsing a device as soon as its resistance is at or
 below ``r_threshold`` (default 50 kOhm). Each step pulses and reads only the devices
 still unformed (one vectorised pulse and read per step); devices formed before the run
@@ -67,6 +68,8 @@ _RESET_DROP = 0.5
 #: RESET pulses of the check: two, so that one pulse's cycle-to-cycle miss (about 4e-4
 #: per pulse on the emulated chip) does not pass for a stuck device
 _RESET_PULSES = 2
+#: last ramp height in V without a v_stop (the lab script of issue 11 ramps to 4 V)
+V_STOP_DEFAULT = 4.0
 
 
 @dataclass(frozen=True)
@@ -75,8 +78,12 @@ class FormingParams:
     v_start: float = param(
         1.3, unit="V", lo=0, lo_inclusive=False, help="first forming pulse height"
     )
-    v_stop: float = param(
-        4.0, unit="V", lo=0, lo_inclusive=False, help="last forming pulse height (<= chip limit)"
+    v_stop: float | None = param(
+        None,
+        unit="V",
+        lo=0,
+        lo_inclusive=False,
+        help="last forming pulse height (default: 4 V, or the chip's voltage limit if lower)",
     )
     v_step: float = param(
         0.05, unit="V", lo=0.001, hi=1.0, help="forming pulse height increment per step"
@@ -108,14 +115,23 @@ class FormingParams:
 
     def __post_init__(self):
         Region.parse(self.region)
-        check_order("v_start", self.v_start, "v_stop", self.v_stop, "V")
+        if self.v_stop is not None:
+            check_order("v_start", self.v_start, "v_stop", self.v_stop, "V")
         check_order("r_short", self.r_short, "r_threshold", self.r_threshold, "ohm")
         check_order("r_threshold", self.r_threshold, "r_formed", self.r_formed, "ohm")
 
 
-def ramp_voltages(p: FormingParams) -> np.ndarray:
+def stop_voltage(p: FormingParams, info: ChipInfo) -> float:
+    """The last ramp height in V: v_stop, or the lower of V_STOP_DEFAULT and the chip's
+    max_voltage when v_stop is not given."""
+    if p.v_stop is not None:
+        return p.v_stop
+    return min(V_STOP_DEFAULT, info.limits.max_voltage)
+
+
+def ramp_voltages(p: FormingParams, v_stop: float) -> np.ndarray:
     """Pulse heights in V of the ramp: v_start, v_start + v_step, ... up to v_stop."""
-    n = int(math.floor((p.v_stop - p.v_start) / p.v_step + 1e-9)) + 1
+    n = int(math.floor((v_stop - p.v_start) / p.v_step + 1e-9)) + 1
     return np.round(p.v_start + p.v_step * np.arange(n), 9)
 
 
@@ -137,7 +153,9 @@ class Forming(Procedure):
     def check(self, info: ChipInfo) -> None:
         p = self.params
         Region.parse(p.region).check(info)
-        check_pulse(info, PulseShape(p.v_stop, p.width, 1))
+        v_stop = stop_voltage(p, info)
+        check_order("v_start", p.v_start, "v_stop (the chip's voltage limit)", v_stop, "V")
+        check_pulse(info, PulseShape(v_stop, p.width, 1))
         if p.reset_check:
             check_pulse(info, info.reset_pulse, _RESET_PULSES)
         if p.compliance is not None:
@@ -157,7 +175,7 @@ class Forming(Procedure):
                 )
 
     def n_steps(self, info: ChipInfo) -> int:
-        return ramp_voltages(self.params).size + 3
+        return ramp_voltages(self.params, stop_voltage(self.params, info)).size + 3
 
     def plan(self, xbar: Crossbar) -> Plan:
         p = self.params
@@ -180,7 +198,7 @@ class Forming(Procedure):
         v_form = np.full(row_of.size, np.nan)
         pulses = 0
         compliance = p.compliance
-        voltages = ramp_voltages(p)
+        voltages = ramp_voltages(p, stop_voltage(p, info))
         for k, v in enumerate(voltages):
             pos = np.flatnonzero(active)
             if pos.size == 0:
@@ -224,7 +242,8 @@ class Forming(Procedure):
             }
 
         res = yield Step("result", result, "forming maps")
-        return forming_summary(res, pulses, len(voltages), compliance)
+        summary = forming_summary(res, pulses, len(voltages), compliance)
+        return {**summary, "v_stop_V": float(voltages[-1])}
 
 
 def _ramp_step(xbar, s, pos: np.ndarray, v: float, p: FormingParams) -> dict:

@@ -41,7 +41,7 @@ def test_defaults_form_at_least_99_percent_and_short_nothing(drive):
         ids, data, s = drive(forming(), xbar)
         status = data["result"]["status"].ravel()
         assert s["forming_yield"] >= 0.99 and s["shorted"] == 0
-        assert s["devices"] == 1024 and s["already_formed"] == 0
+        assert s["devices"] == 1024 and s["already_formed"] == 0 and s["v_stop_V"] == 4.0
         # ground truth: exactly the stuck-off devices stay pristine, stuck-on are stuck_set
         assert_array_equal(status == UNFORMABLE, stuck_off)
         assert_array_equal(status == STUCK_SET, stuck_on)
@@ -75,7 +75,7 @@ def test_formed_devices_are_not_pulsed_again(drive):
             pulsed[step["pos"]] += 1
         # a device is pulsed until (and including) the step that formed it, then never
         v = data["result"]["v_form_V"].ravel()
-        volts = ramp_voltages(FormingParams())
+        volts = ramp_voltages(FormingParams(), 4.0)
         formed = np.isfinite(v)
         steps_to_form = np.searchsorted(volts, v[formed] - 1e-4) + 1
         assert_array_equal(pulsed[formed], steps_to_form)
@@ -138,12 +138,15 @@ def test_parameters_and_limits_are_checked_before_any_pulse():
     with open_crossbar(SPEC) as xbar:
         with pytest.raises(SafetyError, match="max_voltage"):
             forming(v_stop=4.5).check(xbar.info)
+        assert forming().n_steps(xbar.info) == 55 + 3  # 1.3 .. 4 V in 0.05 V
         with pytest.raises(SafetyError, match="compliance_current"):
             forming(compliance=1e-3).check(xbar.info)
         assert np.all(xbar.chip.pulse_count == 0)
     with open_crossbar("emulator:pcm?rows=4&cols=4&seed=1") as pcm:
         with pytest.raises(ConfigError, match="no settable compliance"):
-            forming(compliance=20e-6, v_stop=2.5).check(pcm.info)
+            forming(compliance=20e-6).check(pcm.info)
+        forming().check(pcm.info)  # without v_stop the ramp ends at the chip's 2.5 V limit
+        assert forming().n_steps(pcm.info) == 25 + 3
 
 
 def test_resume_continues_the_ramp_without_repeating_a_pulse(store):
