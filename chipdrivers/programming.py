@@ -367,7 +367,8 @@ def program_rounds(
     those out of tolerance, and so on.
 
     Round 1 programs every selected device with ``ALGORITHMS[algorithm]``. Each round
-    ends ``settle_time`` later with a read of every selected device (``verify_reads``
+    (also one with nothing left to program) ends ``settle_time`` later with a read of
+    every selected device (``verify_reads``
     averaged); the devices then outside the tolerance and not flagged unresponsive
     are programmed again in the next round, from where they are (no RESET first;
     the algorithm RESETs those above target). Relaxation and drift after the settle
@@ -410,16 +411,17 @@ def program_rounds(
     reset_first = bool(options.pop("reset_first", True))
     todo = np.arange(n)
     for k in range(int(rounds)):
-        res = program(
-            xbar,
-            tgt[todo],
-            rc_of(flat[todo], info.cols),
-            reset_first=reset_first and k == 0,
-            verify_reads=verify_reads,
-            on_iteration=on_iteration,
-            **options,
-        )
-        merged = _flatten(res) if k == 0 else _merge(merged, res, todo)
+        if k == 0 or todo.size:  # a round with every device in tolerance only settles
+            res = program(
+                xbar,
+                tgt[todo],
+                rc_of(flat[todo], info.cols),
+                reset_first=reset_first and k == 0,
+                verify_reads=verify_reads,
+                on_iteration=on_iteration,
+                **options,
+            )
+            merged = _flatten(res) if k == 0 else _merge(merged, res, todo)
         out.reprogrammed.append(int(todo.size))
         xbar.clock.sleep(float(settle_time))
         rc = rc_of(flat, info.cols)
@@ -432,9 +434,6 @@ def program_rounds(
         out.out_of_tolerance.append(int(bad.sum()))
         out.g_settle = g.astype(np.float32).reshape(s.shape)
         todo = np.flatnonzero(bad)
-        if todo.size == 0 and k + 1 < rounds:
-            out.reprogrammed.extend([0] * (int(rounds) - k - 1))
-            break
     out.result = _shaped(merged, s.shape) if n else merged
     return out
 

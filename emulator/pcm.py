@@ -106,6 +106,7 @@ class PCMArray:
         fab_seq, ops_seq, periph_seq, relax_seq = np.random.SeedSequence(self.seed).spawn(4)
         # relaxation is a pure function of (this key, device, event time): no state to save
         self._relax_key = np.uint64(relax_seq.generate_state(1, np.uint64)[0])
+        self._relax_z = np.zeros(self.size, dtype=np.float32)  # derived, see pcm_kernels
         self._key = KeyStream(np.random.Generator(np.random.PCG64(ops_seq)))
         self._all = np.empty(0, dtype=np.intp)  # kernels read an empty index as "all"
         self._event_times = np.zeros(_EVENTS_MIN, dtype=np.float64)
@@ -161,7 +162,7 @@ class PCMArray:
             ev,
             no_drift,
             no_drift,
-            np.zeros(1, np.uint64),
+            self._event_key(0.0),
             new_key(rng),
             power_up_flags,
             power_up_cycles.astype(np.uint32),
@@ -217,12 +218,21 @@ class PCMArray:
             self._event_times[: self._n_events], now, self.params.t0, self.params.t_read
         )
 
-    def _relax_tables(self, now: float) -> tuple[np.ndarray, np.ndarray]:
-        """Per-event relaxation progress and keys at ``now`` (pcm_kernels.relax_tables)."""
+    def _relax_h(self, now: float) -> np.ndarray:
+        """Per-event relaxation progress at ``now`` (pcm_kernels.relax_progress)."""
         p = self.params
         tau = p.relax_tau if (p.relax_mean or p.relax_std) else 0.0
-        times = self._event_times[: self._n_events]
-        return K.relax_tables(times, now, self._relax_key, tau, p.relax_t_end)
+        return K.relax_progress(self._event_times[: self._n_events], now, tau, p.relax_t_end)
+
+    def _event_key(self, t: float) -> np.uint64:
+        """Relaxation key of a programming event at time ``t`` (s)."""
+        return K.event_keys(self._relax_key, np.array([t]))[0]
+
+    def _refresh_relax_z(self) -> None:
+        """Rebuild every device's relaxation normal from the events (after a restore)."""
+        keys = K.event_keys(self._relax_key, self._event_times[: self._n_events])
+        with _threads_for(self.size):
+            K.relax_z_kernel(self.event, keys, self._relax_z)
 
     @property
     def t_prog(self) -> np.ndarray:
@@ -280,11 +290,12 @@ class PCMArray:
         idx, n = self._selected(idx)
         now = self.clock.now() + 0.5 * self.params.t_array_read
         log_t, width = self._tables(now)
-        relax, ekey = self._relax_tables(now)
+        relax = self._relax_h(now)
         out = np.empty(n, dtype=np.float32)
         state = (self.g_prog, self.event, self.nu, self.q_s)
+        tables = (log_t, width, relax, self._relax_z, self._c)
         with _threads_for(n):
-            K.read_kernel(idx, n, self._key(), *state, log_t, width, relax, ekey, self._c, out)
+            K.read_kernel(idx, n, self._key(), *state, *tables, out)
         self.clock.advance(self.params.t_array_read)
         return out
 
@@ -293,7 +304,7 @@ class PCMArray:
         (rows, cols))."""
         now = self.clock.now()
         log_t, width = self._tables(now)
-        tables = (log_t, width, *self._relax_tables(now), self._c)
+        tables = (log_t, width, self._relax_h(now), self._relax_z, self._c)
         g = np.empty(self.size, dtype=np.float32)
         s = np.empty(self.size, dtype=np.float32)
         with _threads_for(self.size):
@@ -328,23 +339,34 @@ class PCMArray:
         duration = count * (float(width.max()) + gap)
         # the devices are programmed at the end of the last pulse; the clock moves on by
         # the trailing gap
-        ev = self._new_event(t_start + duration - gap)
+        t_event = t_start + duration - gap
+        ev = self._new_event(t_event)
         log_t, _ = self._tables(t_start)
-        relax, ekey = self._relax_tables(t_start)
+        relax = self._relax_h(t_start)
         self._version += 1
         self._t_last_pulse = t_start + duration
         with _threads_for(n * count):
-            args = (amplitude, drive, count, ev, log_t, relax, ekey, self._key())
+            args = (
+                amplitude,
+                drive,
+                count,
+                ev,
+                log_t,
+                relax,
+                self._event_key(t_event),
+                self._key(),
+            )
             self._pulse_kernel(idx, n, *args, self.flags, self.cycles_left)
         self.clock.advance(duration)
 
     def _pulse_kernel(
-        self, idx, n, amplitude, drive, count, ev, log_t, relax, ekey, key, flags, cycles
+        self, idx, n, amplitude, drive, count, ev, log_t, relax, zkey, key, flags, cycles
     ):
         """pcm_kernels.pulse_kernel on this array's state (flags and cycles passed in, so
         fabrication can run it on provisional copies)."""
         state = (self.g_prog, self.event, self.nu, self.q_s, self.g_sat, self.sens)
-        pulse = (idx, n, amplitude, drive, count, ev, log_t, relax, ekey, self._c, key)
+        rel = (relax, self._relax_z, zkey)
+        pulse = (idx, n, amplitude, drive, count, ev, log_t, *rel, self._c, key)
         K.pulse_kernel(*pulse, *state, flags, cycles, self.pulse_count)
 
     def mvm(self, x: np.ndarray, transpose: bool = False) -> tuple[np.ndarray, np.ndarray]:

@@ -15,12 +15,14 @@ pulse call that last programmed it, and the caller passes per-event tables
 programmed by one call share those, so a read costs one ``exp`` per device
 instead of three logarithms.
 
-Post-programming relaxation (:func:`relax_tables`) enters the same way: per event a
-progress ``h`` in [0, 1] and a 64-bit key; device ``i`` of event ``e`` relaxes by the
-relative amount ``h[e] (relax_mean + relax_std z)`` with ``z`` the first normal of
-``normal_pair(ekey[e], i)``. The key is a hash of the chip's relaxation key and the
-event's time, so it needs no per-device state and survives event compaction and
-state save/restore unchanged.
+Post-programming relaxation enters the same way: per event a progress ``h`` in [0, 1]
+(:func:`relax_progress`); device ``i`` of event ``e`` relaxes by the relative amount
+``h[e] (relax_mean + relax_std z_i)``, with ``z_i`` the first normal of
+``normal_pair(ekey, i)`` and ``ekey`` a hash of the chip's relaxation key and the time of
+the device's programming event (:func:`event_keys`). So ``z`` is a pure function of the
+saved state (no state of its own); the chip keeps it per device in ``rz`` (written by
+the pulse kernel for the devices it programs, rebuilt by :func:`relax_z_kernel` after a
+state restore) so a read costs one multiply-add more, not a normal.
 
 Conventions: conductances float32 in S, times float64 in s. Per-device pulse
 parameters (``amp``, ``drive``) have length 1 (same for all) or len(idx).
@@ -69,21 +71,24 @@ def time_tables(
     return log_t, width
 
 
-def relax_tables(
-    event_times: np.ndarray, now: float, key: np.uint64, tau: float, t_end: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per programming event: relaxation progress and relaxation key at time ``now``.
+def relax_progress(event_times: np.ndarray, now: float, tau: float, t_end: float) -> np.ndarray:
+    """Per programming event: relaxation progress at time ``now`` (float32).
 
     h[e] = clip(ln(1 + dt/tau) / ln(1 + t_end/tau), 0, 1) with dt = now - t_event: the
-    relaxation grows with log time and is complete at t_end (float32). ekey[e] =
-    SplitMix64(key, bits of t_event) (uint64). ``tau`` = 0 disables relaxation (h = 0).
+    relaxation grows with log time and is complete at t_end. ``tau`` = 0 disables
+    relaxation (h = 0).
     """
-    times = np.ascontiguousarray(event_times, dtype=np.float64)
+    times = np.asarray(event_times, dtype=np.float64)
     if tau <= 0:
-        return np.zeros(times.size, np.float32), np.zeros(times.size, np.uint64)
+        return np.zeros(times.size, np.float32)
     dt = np.maximum(now - times, 0.0)
-    h = np.minimum(np.log1p(dt / tau) / np.log1p(t_end / tau), 1.0).astype(np.float32)
-    return h, _event_keys(np.uint64(key), times.view(np.uint64))
+    return np.minimum(np.log1p(dt / tau) / np.log1p(t_end / tau), 1.0).astype(np.float32)
+
+
+def event_keys(key, event_times: np.ndarray) -> np.ndarray:
+    """Relaxation key of each event: SplitMix64(key, bit pattern of its time) (uint64)."""
+    times = np.ascontiguousarray(event_times, dtype=np.float64)
+    return _event_keys(np.uint64(key), times.view(np.uint64))
 
 
 @njit(cache=True)
@@ -95,13 +100,24 @@ def _event_keys(key, bits):
 
 
 @njit(cache=True, inline="always")
-def _relaxed(i, e, g, relax, ekey, c):
+def _relax_z(ekey, i):
+    return normal_pair(ekey, np.uint64(i))[0]
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def relax_z_kernel(event, ekeys, rz):
+    """rz[i] = first normal of normal_pair(ekeys[event[i]], i) for every device."""
+    for i in prange(event.size):
+        rz[i] = _relax_z(ekeys[event[i]], i)
+
+
+@njit(cache=True, inline="always")
+def _relaxed(i, e, g, relax, rz, c):
     """G times the device's relaxation factor 1 + h (relax_mean + relax_std z)."""
     h = relax[e]
     if h == _ZERO:
         return g
-    z = normal_pair(ekey[e], np.uint64(i))[0]
-    return g * (_ONE + h * (c[C_RELAX_MEAN] + c[C_RELAX_STD] * z))
+    return g * (_ONE + h * (c[C_RELAX_MEAN] + c[C_RELAX_STD] * rz[i]))
 
 
 @njit(cache=True, inline="always")
@@ -110,9 +126,9 @@ def _clip(x, lo, hi):
 
 
 @njit(cache=True, inline="always")
-def _read_one(i, z, g_prog, event, nu, q_s, log_t, width, relax, ekey, c):
+def _read_one(i, z, g_prog, event, nu, q_s, log_t, width, relax, rz, c):
     e = event[i]
-    g = _relaxed(i, e, g_prog[i] * math.exp(-nu[i] * log_t[e]), relax, ekey, c)
+    g = _relaxed(i, e, g_prog[i] * math.exp(-nu[i] * log_t[e]), relax, rz, c)
     return g + g * q_s[i] * width[e] * z
 
 
@@ -124,11 +140,11 @@ def _device(idx, k):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def read_kernel(idx, n, key, g_prog, event, nu, q_s, log_t, width, relax, ekey, c, out):
+def read_kernel(idx, n, key, g_prog, event, nu, q_s, log_t, width, relax, rz, c, out):
     """out[k] = G(t) (1 + sigma_rel z) for selected device k; z from normal pair k // 2.
 
-    G(t) is the drifted and relaxed conductance (``relax``, ``ekey``: relax_tables;
-    ``c``: model constants).
+    G(t) is the drifted and relaxed conductance (``relax``: relax_progress; ``rz``: the
+    devices' relaxation normals; ``c``: model constants).
     """
     for p in prange((n + 1) // 2):
         z0, z1 = normal_pair(key, p)
@@ -137,16 +153,16 @@ def read_kernel(idx, n, key, g_prog, event, nu, q_s, log_t, width, relax, ekey, 
             if k < n:
                 i = _device(idx, k)
                 out[k] = _read_one(
-                    i, z0 if j == 0 else z1, g_prog, event, nu, q_s, log_t, width, relax, ekey, c
+                    i, z0 if j == 0 else z1, g_prog, event, nu, q_s, log_t, width, relax, rz, c
                 )
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def mean_sigma_kernel(g_prog, event, nu, q_s, log_t, width, relax, ekey, c, g_out, s_out):
+def mean_sigma_kernel(g_prog, event, nu, q_s, log_t, width, relax, rz, c, g_out, s_out):
     """Noise-free drifted and relaxed conductance and absolute read-noise std of every device."""
     for i in prange(g_prog.size):
         e = event[i]
-        g = _relaxed(i, e, g_prog[i] * math.exp(-nu[i] * log_t[e]), relax, ekey, c)
+        g = _relaxed(i, e, g_prog[i] * math.exp(-nu[i] * log_t[e]), relax, rz, c)
         g_out[i] = g
         s_out[i] = g * q_s[i] * width[e]
 
@@ -179,7 +195,8 @@ def pulse_kernel(
     ev,
     log_t,
     relax,
-    ekey,
+    rz,
+    zkey,
     c,
     key,
     g_prog,
@@ -197,11 +214,13 @@ def pulse_kernel(
     |amp| >= v_reset: RESET (melt-quench to near g_min, restart drift, one endurance
     cycle per pulse). Otherwise ``count`` partial-crystallisation steps with mean
     set_step * g_sat * sens * drive * (1 - G/g_sat)^set_state_exponent, where ``drive``
-    (>= 0) already holds the amplitude and width dependence. ``log_t``, ``relax`` and
-    ``ekey`` are the drift and relaxation tables at the pulse's start: SET steps start
-    from the drifted and relaxed conductance. Device k draws normals j = 0..count from pairs
-    k * pairs_per_device(count) + j // 2: normal 0 draws nu, normal 1 the RESET level
-    or the spread of SET step 0, normal p + 1 the spread of SET step p.
+    (>= 0) already holds the amplitude and width dependence. ``log_t`` and ``relax`` are
+    the drift and relaxation tables at the pulse's start: SET steps start from the
+    drifted and relaxed conductance. Every device the call programs gets its new
+    relaxation normal rz[i] from ``zkey``, the relaxation key of event ``ev``. Device k
+    draws normals j = 0..count from pairs k * pairs_per_device(count) + j // 2: normal 0
+    draws nu, normal 1 the RESET level or the spread of SET step 0, normal p + 1 the
+    spread of SET step p.
     Stuck devices ignore pulses; every device counts them.
     """
     sa = 1 if amp.size > 1 else 0  # stride: one value for all, or one per device
@@ -219,13 +238,14 @@ def pulse_kernel(
             _reset_device(
                 i, count, ev, c, z_nu, z_next, g_prog, event, nu, q_s, g_sat, flags, cycles_left
             )
+            rz[i] = _relax_z(zkey, i)
             continue
         d = drive[k * sd] * sens[i]
         if d <= _ZERO:
             continue
         gs = g_sat[i]
         e = event[i]
-        g = _relaxed(i, e, g_prog[i] * math.exp(-nu[i] * log_t[e]), relax, ekey, c)
+        g = _relaxed(i, e, g_prog[i] * math.exp(-nu[i] * log_t[e]), relax, rz, c)
         for p in range(count):
             j = p + 1
             if j % 2 == 0:
@@ -238,6 +258,7 @@ def pulse_kernel(
             mean = c[C_SET_STEP] * gs * d * frac
             g = _clip(g + mean * (_ONE + c[C_SET_C2C] * z), c[C_G_MIN], gs)
         _reprogrammed(i, g, ev, c, z_nu, g_prog, event, nu, q_s)
+        rz[i] = _relax_z(zkey, i)
 
 
 @njit(cache=True, inline="always")

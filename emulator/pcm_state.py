@@ -15,10 +15,11 @@ Not saved, because it is rederived identically: the fabrication draws and the
 readout mismatch come only from (seed, rows, cols, params, periphery), which must
 match (:func:`check_compatible`). Post-programming relaxation needs no state of its
 own either: each device's relaxation is a function of the seed, its index and the
-time of its programming event (pcm_kernels.relax_tables), all restored here, so the
-format is unchanged. The MVM matrix cache is emptied both when saving
-and when restoring, so the saved chip and a restored one compute their next MVM
-from the same (fresh) matrices and give bit-identical results.
+time of its programming event (pcm_kernels.event_keys), all restored here (the chip's
+per-device cache of it is rebuilt on restore), so the format is unchanged. The MVM
+matrix cache is emptied both when saving and when restoring, so the saved chip and a
+restored one compute their next MVM from the same (fresh) matrices and give
+bit-identical results.
 
 The state is a dict: ``"meta"`` (JSON-able) plus one numpy array per name in
 :data:`ARRAY_NAMES`; no pickle anywhere.
@@ -179,5 +180,6 @@ def set_state(chip: PCMArray, state: dict[str, Any]) -> None:
     chip._event_times, chip._n_events = times, int(state["event_times"].size)
     chip._t_last_pulse = float(meta["t_last_pulse_s"])
     chip.clock.restore(float(meta["time_s"]))
+    chip._refresh_relax_z()
     chip._version += 1
     chip._mvm_cache.clear()

@@ -55,18 +55,21 @@ def splitmix64_ref(key, counter):
         return z ^ (z >> np.uint64(31))
 
 
-def relax_ref(c: PCMArray, idx, now):
-    """Relaxation factor 1 + h (relax_mean + relax_std z) written out from pcm_params."""
-    p = c.params
-    t_ev = c.t_prog[idx]
-    dt = np.maximum(now - t_ev, 0.0)
-    h = np.minimum(np.log1p(dt / p.relax_tau) / np.log1p(p.relax_t_end / p.relax_tau), 1.0)
-    ekey = splitmix64_ref(c._relax_key, t_ev.view(np.uint64))
+def relax_z_ref(c: PCMArray, idx):
+    """Each device's relaxation normal: Box-Muller of SplitMix64(key of its event, index)."""
+    ekey = splitmix64_ref(c._relax_key, c.t_prog[idx].view(np.uint64))
     bits = splitmix64_ref(ekey, np.asarray(idx, np.uint64))
     u1 = ((bits >> np.uint64(40)) + np.uint64(1)).astype(np.float64) / 2**24
     u2 = ((bits >> np.uint64(16)) & np.uint64(0xFFFFFF)).astype(np.float64) / 2**24
-    z = np.sqrt(-2 * np.log(u1)) * np.cos(2 * np.pi * u2)
-    return 1 + h * (p.relax_mean + p.relax_std * z)
+    return np.sqrt(-2 * np.log(u1)) * np.cos(2 * np.pi * u2)
+
+
+def relax_ref(c: PCMArray, idx, now):
+    """Relaxation factor 1 + h (relax_mean + relax_std z) written out from pcm_params."""
+    p = c.params
+    dt = np.maximum(now - c.t_prog[idx], 0.0)
+    h = np.minimum(np.log1p(dt / p.relax_tau) / np.log1p(p.relax_t_end / p.relax_tau), 1.0)
+    return 1 + h * (p.relax_mean + p.relax_std * relax_z_ref(c, idx))
 
 
 def ref_read(c: PCMArray, idx, now):
@@ -82,10 +85,10 @@ def test_read_kernel_matches_reference(chip):
     idx = np.arange(3, chip.size, 2, dtype=np.intp)
     now = chip.clock.now()
     log_t, width = chip._tables(now)
-    relax, ekey = chip._relax_tables(now)
+    relax = chip._relax_h(now)
     out = np.empty(idx.size, dtype=np.float32)
     state = (chip.g_prog, chip.event, chip.nu, chip.q_s)
-    K.read_kernel(idx, idx.size, KEY, *state, log_t, width, relax, ekey, chip._c, out)
+    K.read_kernel(idx, idx.size, KEY, *state, log_t, width, relax, chip._relax_z, chip._c, out)
     mean, sigma = ref_read(chip, idx, now)
     assert_allclose(out, mean + sigma * stream(idx.size), rtol=2e-5, atol=1e-12)
 
@@ -148,8 +151,9 @@ def test_pulse_kernel_matches_reference(chip, count):
     expected = ref_pulse(chip, idx, amp, drive, count, t_start, t_start + 1e-6)
     counts_before = chip.pulse_count.copy()
     log_t, _ = chip._tables(t_start)
-    relax, ekey = chip._relax_tables(t_start)
+    relax = chip._relax_h(t_start)
     assert 0 < relax[-2] < 1 and relax.max() == 1  # relaxation in progress and complete
+    zkey = chip._event_key(t_start + 1e-6)
     K.pulse_kernel(
         idx,
         idx.size,
@@ -159,7 +163,8 @@ def test_pulse_kernel_matches_reference(chip, count):
         ev,
         log_t,
         relax,
-        ekey,
+        chip._relax_z,
+        zkey,
         chip._c,
         KEY,
         chip.g_prog,
@@ -180,6 +185,8 @@ def test_pulse_kernel_matches_reference(chip, count):
     assert_array_equal(chip.flags, flags)
     assert_array_equal(chip.cycles_left, left)
     assert_array_equal(chip.pulse_count - counts_before, np.isin(np.arange(chip.size), idx) * count)
+    # the kept relaxation normals are those of every device's (new) programming event
+    assert_allclose(chip._relax_z, relax_z_ref(chip, np.arange(chip.size)), rtol=1e-5, atol=1e-6)
 
 
 def test_time_tables_follow_the_published_law():
@@ -197,10 +204,18 @@ def test_time_tables_follow_the_published_law():
 
 def test_relax_tables_grow_with_log_time_and_saturate():
     times = np.array([0.0, 99.5, 99.9, 100.0, 200.0])
-    h, ekey = K.relax_tables(times, 100.0, np.uint64(7), 0.5, 30.0)
+    h = K.relax_progress(times, 100.0, 0.5, 30.0)
     expected = np.log1p(np.array([100.0, 0.5, 0.1, 0.0, 0.0]) / 0.5) / np.log1p(60.0)
     assert_allclose(h, np.minimum(expected, 1.0), rtol=1e-6)
     assert h[0] == 1 and h[-1] == 0  # complete after t_end; nothing before the event
+    ekey = K.event_keys(np.uint64(7), times)
     assert_array_equal(ekey, splitmix64_ref(np.uint64(7), times.view(np.uint64)))
-    h0, _ = K.relax_tables(times, 100.0, np.uint64(7), 0.0, 30.0)
-    assert not h0.any()  # tau = 0 disables relaxation
+    assert not K.relax_progress(times, 100.0, 0.0, 30.0).any()  # tau = 0: no relaxation
+
+
+def test_relax_z_kernel_rebuilds_the_kept_normals(chip):
+    kept = chip._relax_z.copy()
+    assert_allclose(kept, relax_z_ref(chip, np.arange(chip.size)), rtol=1e-5, atol=1e-6)
+    chip._relax_z[:] = 0
+    chip._refresh_relax_z()
+    assert_array_equal(chip._relax_z, kept)
