@@ -243,3 +243,19 @@ def test_backend_sets_compliance_within_the_limit_and_allows_forming_pulses_to_4
         assert other.compliance == 100e-6
     with open_crossbar("emulator:rram?rows=4&cols=4&seed=1&pristine=0") as formed:
         assert formed.chip.formed.all() and formed.info.details["forming"]["pristine"] is False
+
+
+def test_warm_up_compiles_every_rram_kernel_including_forming():
+    import numba
+
+    from xbarlab.emulator.warmup import warm_up
+
+    warm_up()
+    dispatchers = [
+        getattr(K, name)
+        for name in dir(K)
+        if isinstance(getattr(K, name), numba.core.registry.CPUDispatcher)
+        and name.endswith("kernel")
+    ]
+    assert "form_kernel" in [k.py_func.__name__ for k in dispatchers]
+    assert not [k.py_func.__name__ for k in dispatchers if not k.signatures]
