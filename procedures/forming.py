@@ -5,7 +5,8 @@ Devices arrive pristine (MOhm, deaf to SET and RESET). The procedure applies pol
 4 V in 0.05 V, as published lab scripts ramp the gate of 1T1R cells; without a v_stop
 the ramp ends at 4 V or at the chip's voltage limit if that is lower), reads every
 device after each step and stops pulsing a device as soon as its resistance is at or
-below ``r_threshold`` (default 50 kOhm). Each step pulses and reads only the devices
+below ``r_threshold`` (default 50 kOhm; a device formed above it, e.g. at a low
+compliance, stays in the ramp). Each step pulses and reads only the devices
 still unformed (one vectorised pulse and read per step); devices formed before the run
 (resistance at or below ``r_formed`` on the first read) are never pulsed.
 
@@ -196,7 +197,7 @@ class Forming(Procedure):
         active = ~already
         g_form = np.full(row_of.size, np.nan)
         v_form = np.full(row_of.size, np.nan)
-        pulses = 0
+        pulses, steps = 0, 0
         compliance = p.compliance
         voltages = ramp_voltages(p, stop_voltage(p, info))
         for k, v in enumerate(voltages):
@@ -215,6 +216,7 @@ class Forming(Procedure):
             g_form[pos[done]] = g[done]
             active[pos[done]] = False
             pulses += int(pos.size)
+            steps += 1
             compliance = data.get("compliance_A", compliance)
         reached = np.isfinite(g_form)
         g_reset = np.full(row_of.size, np.nan)
@@ -242,7 +244,7 @@ class Forming(Procedure):
             }
 
         res = yield Step("result", result, "forming maps")
-        summary = forming_summary(res, pulses, len(voltages), compliance)
+        summary = forming_summary(res, pulses, steps, compliance)
         return {**summary, "v_stop_V": float(voltages[-1])}
 
 
@@ -290,9 +292,10 @@ def _status(already, reached, g_form, g_reset, p: FormingParams) -> np.ndarray:
     return status
 
 
-def forming_summary(res: dict, pulses: int, n_voltages: int, compliance) -> dict[str, Any]:
+def forming_summary(res: dict, pulses: int, steps: int, compliance) -> dict[str, Any]:
     """The run summary from the ``result`` record: counts, yield, forming-voltage stats;
-    ``compliance`` (A) is the one the ramp ran with (None if the chip does not say).
+    ``steps``: ramp steps run; ``compliance`` (A): the one the ramp ran with (None if
+    the chip does not say).
 
     forming_yield: devices formed and not shorted (stuck_set counts as formed: its
     filament formed) over the devices that were pristine at the start; None if none were.
@@ -319,7 +322,7 @@ def forming_summary(res: dict, pulses: int, n_voltages: int, compliance) -> dict
         "v_form_max_V": stat(np.max, vs),
         "r_form_median_ohm": stat(np.median, rs),
         "pulses": int(pulses),
-        "ramp_voltages": int(n_voltages),
+        "ramp_steps": int(steps),
         "compliance_A": None if compliance is None else float(compliance),
         "status_codes": dict(STATUS_CODES),
     }

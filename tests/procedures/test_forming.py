@@ -81,7 +81,7 @@ def test_formed_devices_are_not_pulsed_again(drive):
         assert_array_equal(pulsed[formed], steps_to_form)
         assert np.all(pulsed[~formed] == len(ramp))
         assert_array_equal(xbar.chip.pulse_count, pulsed)
-        assert s["pulses"] == pulsed.sum()
+        assert s["pulses"] == pulsed.sum() and s["ramp_steps"] == len(ramp)
         # the ramp ends at 4 V while a device is unformable, else at the last forming
         assert len(ramp) == (volts.size if (~formed).any() else steps_to_form.max())
         # the step sizes shrink as devices form
