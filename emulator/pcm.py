@@ -1,11 +1,13 @@
 """An emulated PCM crossbar array: struct-of-arrays device state plus physics.
 
 One numpy array per quantity, flattened row-major over (rows, cols); no Python
-object per device. State is 33 bytes per device (see :meth:`PCMArray.state_bytes`).
+object per device. State is 33 bytes per device (see :meth:`PCMArray.state_bytes`),
+plus a 4-byte cache of each device's relaxation normal derived from it (pcm_kernels).
 Everything random is drawn from two generators spawned from the chip's seed: one
 for fabrication (device-to-device variation, defects), one for operations
-(cycle-to-cycle spread, read noise), so the same seed and the same call sequence
-give identical results.
+(cycle-to-cycle spread, read noise), plus a key hashed with the time of each
+programming event for post-programming relaxation, so the same seed and the same call
+sequence give identical results.
 
 This layer knows nothing about safety limits or selections: the chipdrivers
 backend validates before calling in. Times come from the chip's VirtualClock.

@@ -217,7 +217,7 @@ def draw_report(layout, report: dict, title: str = "") -> None:
     p3 = layout.addPlot(row=2, col=0, title="defect map")
     codes = np.asarray(report["defect_map"], dtype=np.intp)
     rgb = DEFECT_COLOURS[np.clip(codes, 0, len(DEFECT_COLOURS) - 1)]
-    img = pg.ImageItem(np.ascontiguousarray(np.transpose(rgb, (1, 0, 2))))
+    img = pg.ImageItem(np.ascontiguousarray(np.transpose(rgb, (1, 0, 2))), levels=(0, 255))
     p3.addItem(img)
     p3.invertY(True)
     p3.setAspectLocked(True)
