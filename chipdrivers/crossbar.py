@@ -32,6 +32,7 @@ CAPABILITIES = {
     "virtual_time": "the clock is virtual: sleep returns at once",
     "state": "save_state() -> bytes and load_state(bytes) keep and restore the full chip state",
     "logic": "in-memory Boolean logic: logic(op, row_a, row_b) senses two rows at once",
+    "binary": "devices hold one of two states: a SET or RESET pulse switches, it does not step",
 }
 
 

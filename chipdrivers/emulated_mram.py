@@ -123,7 +123,7 @@ def _chip_info(chip: MRAMArray, spec: str, limits: SafetyLimits) -> ChipInfo:
         g_max=p.g_p,
         limits=limits,
         capabilities=frozenset(
-            {"read", "pulse", "mvm", "mvm_transpose", "logic", "virtual_time", "state"}
+            {"read", "pulse", "mvm", "mvm_transpose", "logic", "binary", "virtual_time", "state"}
         ),
         v_read=p.v_read,
         set_pulse=PulseShape(p.v_write, p.write_width, 1),

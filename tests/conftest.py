@@ -22,6 +22,7 @@ BACKEND_SPECS = [
     "emulator:pcm?rows=16&cols=12&seed=3",
     "emulator:pcm?rows=16&cols=12&seed=4&periphery=hermes&differential=1",
     "emulator:rram?rows=16&cols=12&seed=3&pristine=0",
+    "emulator:mram?rows=16&cols=12&seed=3",
     "board:{lab}",
     "bench:{lab}",
 ]

@@ -25,9 +25,13 @@ def _pulse(xbar, shape, sel=None, count=1):
 
 
 def _spread(xbar):
-    """RESET everything, then SET rows with different pulse counts: a varied state."""
+    """RESET everything, then SET rows with different pulse counts: a varied state.
+    Binary devices: SET a seeded random half of the devices instead."""
     info = xbar.info
     _pulse(xbar, info.reset_pulse)
+    if "binary" in info.capabilities:
+        _pulse(xbar, info.set_pulse, np.random.default_rng(1).random(info.shape) < 0.5)
+        return
     rows = np.arange(info.rows)
     cols = np.arange(info.cols)
     for k in range(4):
@@ -141,6 +145,8 @@ def test_empty_selection_reads_nothing(crossbar):
 # -- pulse ----------------------------------------------------------------------------
 def test_reset_then_set_pulses_raise_mean_conductance(crossbar):
     info = crossbar.info
+    if "binary" in info.capabilities:
+        pytest.skip("binary devices switch in one pulse (test_set_switches_binary_devices)")
     _pulse(crossbar, info.reset_pulse)
     g_reset = _mean_read(crossbar, 4).mean()
     means = [g_reset]
@@ -150,6 +156,20 @@ def test_reset_then_set_pulses_raise_mean_conductance(crossbar):
     assert all(b > a for a, b in zip(means, means[1:], strict=False)), means
     assert means[-1] > g_reset + 0.1 * (info.g_max - info.g_min)
     assert g_reset < 0.2 * info.g_max
+
+
+def test_set_switches_binary_devices(crossbar):
+    info = crossbar.info
+    if "binary" not in info.capabilities:
+        pytest.skip("devices are not binary")
+    _pulse(crossbar, info.reset_pulse)
+    g_reset = _mean_read(crossbar, 4)
+    _pulse(crossbar, info.set_pulse)
+    g_set = _mean_read(crossbar, 4)
+    _pulse(crossbar, info.set_pulse, count=3)
+    # one SET pulse switches (nearly) every device; more pulses change nothing
+    assert np.mean(g_set > g_reset) >= 0.95
+    np.testing.assert_allclose(_mean_read(crossbar, 4), g_set, rtol=0.05)
 
 
 def test_reset_lowers_mean_conductance(crossbar):
