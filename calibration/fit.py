@@ -13,7 +13,9 @@ What is fitted and how
   line A (1 - G/g_sat) on devices below 60% of g_max (the law with
   ``set_state_exponent`` = 1); ``set_step`` = A / (g_max E[sens]), where E[sens] =
   exp(sigma^2/2) of the (unfitted) log-normal sensitivity spread. ``set_c2c`` from the
-  spread of the increments, the device-to-device part removed.
+  spread of the increments, the device-to-device part and the read noise removed (the
+  read noise from the data: consecutive increments share a read, which anti-correlates
+  them).
 - nu mean and std versus G: per level, then a line in ln(G/g_max) with optional
   plateaus (the published clamped law), chosen by BIC. The clamp bounds are the fitted
   curve's extremes over the measured levels: the law is not extrapolated. The std is
@@ -112,7 +114,8 @@ def _child(store, run_id: str, procedure: str) -> str:
 
 
 def _fit_set(g: np.ndarray, g_max: float, base: PCMParams, laws: list[Law]) -> dict:
-    """SET increment: a line A - B G on increments below _SET_FIT_MAX g_max."""
+    """SET increment: a line A - B G on increments below _SET_FIT_MAX g_max; its
+    cycle-to-cycle spread without the read noise of the two reads each increment spans."""
     g = g.reshape(g.shape[0], -1)
     responsive = (g[-1] - g[0]) > _STUCK_RESET_RISE * g_max
     before, inc = g[:-1, responsive].ravel(), np.diff(g[:, responsive], axis=0).ravel()
@@ -121,10 +124,11 @@ def _fit_set(g: np.ndarray, g_max: float, base: PCMParams, laws: list[Law]) -> d
         raise ConfigError("pulse-response has fewer than 10 SET increments below 0.6 g_max")
     slope, a = np.polyfit(before[low], inc[low], 1)
     e_sens = np.exp(base.sensitivity_spread**2 / 2)
-    rel = inc[low] / np.maximum(a + slope * before[low], 1e-12)
+    pred = np.maximum(a + slope * before, 1e-12)
+    rel = np.where(low, inc / pred, np.nan).reshape(g.shape[0] - 1, -1)
     # var(s (1 + c z)) / E[s]^2 = (1 + c^2) E[s^2]/E[s]^2 - 1, with E[s^2]/E[s]^2 = e^sigma^2
     ratio = np.exp(base.sensitivity_spread**2)
-    c2c2 = (rel.var() + 1) / ratio - 1
+    c2c2 = (np.nanvar(rel) - 2 * _read_noise(rel, ratio) + 1) / ratio - 1
     x = np.linspace(0, _SET_FIT_MAX * g_max, 9)
     centres = 0.5 * (x[1:] + x[:-1])
     which = np.clip(np.searchsorted(x, before[low]) - 1, 0, 7)
@@ -143,6 +147,23 @@ def _fit_set(g: np.ndarray, g_max: float, base: PCMParams, laws: list[Law]) -> d
         )
     )
     return {"set_step": float(a / (g_max * e_sens)), "set_c2c": float(np.sqrt(max(c2c2, 0.0)))}
+
+
+def _read_noise(rel: np.ndarray, ratio: float) -> float:
+    """Variance of one read's noise relative to the mean increment, from the data.
+
+    rel: (pulses, devices) relative increments (NaN where unused). Consecutive
+    increments of a device share a read, whose noise enters one with + and the next
+    with -, so their covariance is Var(s)/E[s]^2 - n = (ratio - 1) - n: the device's
+    sensitivity s correlates them, the shared read anti-correlates them.
+    """
+    a, b = rel[:-1], rel[1:]
+    both = ~(np.isnan(a) | np.isnan(b))
+    if both.sum() < 10:
+        return 0.0
+    a, b = a[both], b[both]
+    cov = np.mean((a - a.mean()) * (b - b.mean()))
+    return max(ratio - 1 - cov, 0.0)
 
 
 def _fit_stuck(g: np.ndarray, g_max: float) -> dict:

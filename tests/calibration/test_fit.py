@@ -102,3 +102,15 @@ def test_the_report_writes_one_png_per_law(fitted, tmp_path):
     assert sorted(p.name for p in paths) == ["nu.png", "nu_std.png", "q_s.png", "set_increment.png"]
     image = QImage(str(paths[0]))
     assert image.width() == 640 and image.height() > 100
+
+
+def test_read_noise_of_increments_is_taken_from_their_anticorrelation():
+    from xbarlab.calibration.fit import _read_noise
+
+    rng = np.random.default_rng(0)
+    sigma, c2c, noise = 0.4, 0.5, 0.3  # sensitivity spread, c2c, read noise per read
+    s = np.exp(sigma * rng.standard_normal(20000))
+    s /= s.mean()
+    reads = noise * rng.standard_normal((31, s.size))
+    rel = s * (1 + c2c * rng.standard_normal((30, s.size))) + np.diff(reads, axis=0)
+    assert _read_noise(rel, np.exp(sigma**2)) == pytest.approx(noise**2, rel=0.1)
