@@ -23,8 +23,13 @@ fresh chip of the same seed, targets seeded by S:
   in issue 11: ISPP 19.5 pulses, 92.7 %; fixed 41.8 pulses, 95.7 %).
 - ``levels_at_1h``: the largest number of levels L (of 2, 3, 4, 6, 8, 12, 16) whose
   bit-error rate one hour after programming stays <= ``BER_THRESHOLD`` (level-capacity
-  procedure, single read): ``{"pcm": L}`` (RRAM added with its model).
-- ``forming_yield``, ``shorted_by_forming``: null until the RRAM forming model lands.
+  procedure, single read): ``{"pcm": L, "rram": L}``, RRAM on an already formed
+  ``emulator:rram`` chip of the same size and seed.
+- ``forming_yield``, ``shorted_by_forming``: a pristine ``emulator:rram`` chip of the
+  same size and seed formed by the ``forming`` procedure at its defaults
+  (:func:`~xbarlab.procedures.forming.forming_benchmark`; ``forming`` holds its other
+  figures, including the shorts when the same chip is formed at 400 uA compliance).
+  Acceptance: yield >= 0.99 and no shorts.
 
 Run: ``.venv/bin/python benchmarks/bench_programming_quality.py [--rows R] [--cols C]
 [--seed S]``; progress goes to stderr.
@@ -43,6 +48,7 @@ from xbarlab.chipdrivers import open_crossbar
 from xbarlab.chipdrivers.patterns import levels as level_pattern
 from xbarlab.chipdrivers.programming import ALGORITHMS, program_rounds
 from xbarlab.procedures import registry
+from xbarlab.procedures.forming import forming_benchmark
 
 ROUNDS, SETTLE_S, ROUNDS_TOL = 3, 5.0, 0.3e-6
 ROUNDS_VERIFY_READS, SETTLE_READS = 8, 64
@@ -50,8 +56,9 @@ AVG_VERIFY_READS, AVG_CONFIRM_READS, CAREFUL_READS = 8, 8, 64
 CAPACITY_LEVELS, READ_AFTER_S, BER_THRESHOLD = (2, 3, 4, 6, 8, 12, 16), 3600.0, 1e-2
 
 
-def spec_for(rows: int, cols: int, seed: int) -> str:
-    return f"emulator:pcm?rows={rows}&cols={cols}&seed={seed}"
+def spec_for(rows: int, cols: int, seed: int, technology: str = "pcm") -> str:
+    formed = "&pristine=0" if technology == "rram" else ""
+    return f"emulator:{technology}?rows={rows}&cols={cols}&seed={seed}{formed}"
 
 
 def _log(msg: str) -> None:
@@ -143,6 +150,9 @@ def bench(rows: int = 128, cols: int = 128, seed: int = 1) -> dict:
     fixed_pulses, fixed_success = pulses_and_success(spec, seed, "fixed-pulse")
     _log("level capacity after 1 h ...")
     cap = levels_at(spec, seed, READ_AFTER_S)
+    cap_rram = levels_at(spec_for(rows, cols, seed, "rram"), seed, READ_AFTER_S)
+    _log("RRAM forming ...")
+    forming = forming_benchmark(seed=seed, rows=rows, cols=cols)
     result.update(
         {
             "false_pass_single_read": single,
@@ -151,10 +161,11 @@ def bench(rows: int = 128, cols: int = 128, seed: int = 1) -> dict:
             "ispp_success": ispp_success,
             "fixed_pulses": fixed_pulses,
             "fixed_success": fixed_success,
-            "levels_at_1h": {"pcm": cap["max_levels"]},
-            "ber_at_1h": {"pcm": cap["ber"]},
-            "forming_yield": None,
-            "shorted_by_forming": None,
+            "levels_at_1h": {"pcm": cap["max_levels"], "rram": cap_rram["max_levels"]},
+            "ber_at_1h": {"pcm": cap["ber"], "rram": cap_rram["ber"]},
+            "forming_yield": forming["forming_yield"],
+            "shorted_by_forming": forming["shorted_by_forming"],
+            "forming": forming,
             "config": {
                 "rounds": ROUNDS,
                 "settle_s": SETTLE_S,
@@ -175,6 +186,7 @@ def bench(rows: int = 128, cols: int = 128, seed: int = 1) -> dict:
         "sigma_rounds_decrease": bool(all(b < a for a, b in zip(s, s[1:], strict=False))),
         "sigma_round3_over_round1": s[-1] / s[0] if len(s) >= 3 and s[0] > 0 else None,
         "false_pass_ratio": averaged / single if single > 0 else None,
+        "forming_ok": bool(forming["forming_yield"] >= 0.99 and forming["shorted_by_forming"] == 0),
     }
     return result
 
