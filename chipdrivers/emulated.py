@@ -20,7 +20,7 @@ import numpy as np
 from xbarlab.chipdrivers.base import CheckedCrossbar
 from xbarlab.chipdrivers.crossbar import ChipInfo, PulseShape
 from xbarlab.chipdrivers.factory import Spec
-from xbarlab.emulator import PCMArray, load_preset, pcm_params, peripherals
+from xbarlab.emulator import PCMArray, pcm_params, peripherals
 from xbarlab.emulator.board_firmware import chip_description
 from xbarlab.errors import ConfigError, SpecError
 from xbarlab.limits import SafetyLimits
@@ -44,7 +44,8 @@ class EmulatedCrossbar(CheckedCrossbar):
     """A ``Crossbar`` over an emulated :class:`~xbarlab.emulator.PCMArray`.
 
     ``chip`` is the emulated device array itself: tests use it for ground truth
-    (stuck maps, noise-free conductance); procedures must not.
+    (stuck maps, noise-free conductance); procedures must not. The RRAM and MRAM
+    backends subclass it (own ``__init__`` and pulse; read, MVM and state shared).
     """
 
     def __init__(self, chip: PCMArray, spec: str = "", limits: SafetyLimits | None = None):
@@ -159,6 +160,28 @@ def open_emulator(spec: Spec):
 
 def open_pcm(spec: Spec) -> EmulatedCrossbar:
     """``emulator:pcm?...``: the PCM array of :mod:`xbarlab.emulator.pcm`."""
+    return EmulatedCrossbar(chip_from_spec(spec, pcm_params, PCMArray), spec.text)
+
+
+def chip_from_spec(spec: Spec, params_module, array_cls):
+    """The emulated array an ``emulator:<technology>?...`` spec describes.
+
+    Every spec parameter is checked before the array is built: ``rows`` and ``cols``
+    (1.._MAX_SIDE, default 256, at most _MAX_DEVICES devices), ``seed`` (>= 0),
+    ``preset`` (a preset name or JSON file of the technology's model), ``periphery``
+    (a periphery preset), then any field of the model or of the periphery as an
+    override. An unknown parameter or a bad value raises SpecError naming it.
+
+    Parameters
+    ----------
+    spec : Spec
+        The parsed spec; ``spec.target`` is the technology name used in errors.
+    params_module : module
+        The technology's parameter module (``pcm_params``, ``rram_params``,
+        ``mram_params``): its ``field_names()`` and ``load_preset(name_or_path)``.
+    array_cls : type
+        The emulated array, built as ``array_cls(rows, cols, model, seed=, periphery=)``.
+    """
     params = dict(spec.params)
     valid = (
         "rows",
@@ -166,13 +189,14 @@ def open_pcm(spec: Spec) -> EmulatedCrossbar:
         "seed",
         "preset",
         "periphery",
-        *pcm_params.field_names(),
+        *params_module.field_names(),
         *peripherals.field_names(),
     )
     unknown = sorted(set(params) - set(valid))
     if unknown:
         raise SpecError(
-            f"unknown parameter(s) {', '.join(unknown)} for emulator:pcm; valid: {', '.join(valid)}"
+            f"unknown parameter(s) {', '.join(unknown)} for emulator:{spec.target}; "
+            f"valid: {', '.join(valid)}"
         )
     rows = _int_param(params.pop("rows", _SHAPE_DEFAULT), "rows", 1, _MAX_SIDE)
     cols = _int_param(params.pop("cols", _SHAPE_DEFAULT), "cols", 1, _MAX_SIDE)
@@ -182,12 +206,11 @@ def open_pcm(spec: Spec) -> EmulatedCrossbar:
             f"{_MAX_DEVICES} device limit; split the array into tiles"
         )
     seed = _int_param(params.pop("seed", 0), "seed", 0, 2**63 - 1)
-    model = load_preset(params.pop("preset", "default"))
+    model = params_module.load_preset(params.pop("preset", "default"))
     periphery = peripherals.load_periphery(params.pop("periphery", "default"))
-    model = model.with_overrides(**_typed(params, model, pcm_params.field_names()))
+    model = model.with_overrides(**_typed(params, model, params_module.field_names()))
     periphery = periphery.with_overrides(**_typed(params, periphery, peripherals.field_names()))
-    chip = PCMArray(rows, cols, model, seed=seed, periphery=periphery)
-    return EmulatedCrossbar(chip, spec.text)
+    return array_cls(rows, cols, model, seed=seed, periphery=periphery)
 
 
 def _typed(params: dict[str, str], defaults, names: tuple[str, ...]) -> dict:

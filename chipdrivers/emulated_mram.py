@@ -12,38 +12,24 @@ returns AND or OR of every selected column (seed 003).
 
 from __future__ import annotations
 
-import io
-import json
-
-import numpy as np
-
-from xbarlab.chipdrivers.base import CheckedCrossbar
 from xbarlab.chipdrivers.crossbar import ChipInfo, PulseShape
-from xbarlab.chipdrivers.emulated import (
-    _MAX_DEVICES,
-    _MAX_SIDE,
-    _SHAPE_DEFAULT,
-    _int_param,
-    _typed,
-    _unpack_state,
-)
+from xbarlab.chipdrivers.emulated import EmulatedCrossbar, chip_from_spec
 from xbarlab.chipdrivers.factory import Spec
-from xbarlab.emulator import mram_params, peripherals
+from xbarlab.emulator import mram_params
 from xbarlab.emulator.mram import MRAMArray
-from xbarlab.errors import ConfigError, SpecError
+from xbarlab.errors import ConfigError
 from xbarlab.limits import SafetyLimits
 
-#: layout of save_state blobs: an .npz of the chip state plus "meta" (JSON, UTF-8)
-STATE_FORMAT = 1
 #: the switching curve is treated as fully on from this many widths above threshold
 _SWITCH_SIGMAS = 4.0
 
 
-class EmulatedMRAM(CheckedCrossbar):
+class EmulatedMRAM(EmulatedCrossbar):
     """A ``Crossbar`` with in-memory logic over an emulated :class:`MRAMArray`.
 
     ``chip`` is the emulated array itself: tests use it for ground truth (stored bits,
-    fabricated conductances); procedures must not.
+    fabricated conductances); procedures must not. Read, MVM and the chip state blob
+    (bits, RNG, virtual time) work as for PCM.
     """
 
     def __init__(self, chip: MRAMArray, spec: str = "", limits: SafetyLimits | None = None):
@@ -51,47 +37,11 @@ class EmulatedMRAM(CheckedCrossbar):
         self.clock = chip.clock
         self.info = _chip_info(chip, spec, limits or SafetyLimits())
 
-    def _read(self, flat, v_read):
-        return self.chip.read(flat)
-
     def _pulse(self, flat, polarity, amplitude, width, count):
         self.chip.pulse(flat, polarity, amplitude, width, count)
 
-    def _mvm(self, x, transpose):
-        return self.chip.mvm(x, transpose)
-
     def _logic(self, op, row_a, row_b, cols):
         return self.chip.logic(op, row_a, row_b, cols)
-
-    def save_state(self) -> bytes:
-        """The chip's full state (bits, RNG, virtual time) as an uncompressed .npz."""
-        state = self.chip.get_state(copy=False)
-        meta = {
-            "format": STATE_FORMAT,
-            "spec": self.info.backend,
-            "shape": list(self.info.shape),
-            "chip": state.pop("meta"),
-        }
-        buf = io.BytesIO()
-        np.savez(buf, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **state)
-        return buf.getvalue()
-
-    def load_state(self, blob: bytes) -> None:
-        """Restore a ``save_state`` blob; ConfigError naming the difference (chip
-        unchanged) if it comes from another shape, seed or parameter set."""
-        meta, arrays = _unpack_state(blob)
-        if meta.get("format") != STATE_FORMAT:
-            raise ConfigError(
-                f"chip state blob format {meta.get('format')!r} is not supported; this "
-                f"version reads format {STATE_FORMAT}"
-            )
-        if meta.get("shape") != list(self.info.shape):
-            raise ConfigError(
-                f"chip state of shape {meta.get('shape')} (spec {meta.get('spec')!r}) "
-                f"does not fit this {self.info.rows} x {self.info.cols} chip "
-                f"({self.info.backend!r})"
-            )
-        self.chip.set_state({"meta": meta.get("chip"), **arrays})
 
 
 def _chip_info(chip: MRAMArray, spec: str, limits: SafetyLimits) -> ChipInfo:
@@ -151,33 +101,4 @@ def _chip_info(chip: MRAMArray, spec: str, limits: SafetyLimits) -> ChipInfo:
 
 def open_mram(spec: Spec) -> EmulatedMRAM:
     """``emulator:mram?...``: the SOT-MRAM array of :mod:`xbarlab.emulator.mram`."""
-    params = dict(spec.params)
-    valid = (
-        "rows",
-        "cols",
-        "seed",
-        "preset",
-        "periphery",
-        *mram_params.field_names(),
-        *peripherals.field_names(),
-    )
-    unknown = sorted(set(params) - set(valid))
-    if unknown:
-        raise SpecError(
-            f"unknown parameter(s) {', '.join(unknown)} for emulator:mram; "
-            f"valid: {', '.join(valid)}"
-        )
-    rows = _int_param(params.pop("rows", _SHAPE_DEFAULT), "rows", 1, _MAX_SIDE)
-    cols = _int_param(params.pop("cols", _SHAPE_DEFAULT), "cols", 1, _MAX_SIDE)
-    if rows * cols > _MAX_DEVICES:
-        raise SpecError(
-            f"rows x cols = {rows * cols} devices exceeds the emulator's "
-            f"{_MAX_DEVICES} device limit; split the array into tiles"
-        )
-    seed = _int_param(params.pop("seed", 0), "seed", 0, 2**63 - 1)
-    model = mram_params.load_preset(params.pop("preset", "default"))
-    periphery = peripherals.load_periphery(params.pop("periphery", "default"))
-    model = model.with_overrides(**_typed(params, model, mram_params.field_names()))
-    periphery = periphery.with_overrides(**_typed(params, periphery, peripherals.field_names()))
-    chip = MRAMArray(rows, cols, model, seed=seed, periphery=periphery)
-    return EmulatedMRAM(chip, spec.text)
+    return EmulatedMRAM(chip_from_spec(spec, mram_params, MRAMArray), spec.text)

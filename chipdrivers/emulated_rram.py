@@ -27,17 +27,9 @@ HfOx cells needs up to 3-4 V (published forming ramps end at 4 V).
 from __future__ import annotations
 
 from xbarlab.chipdrivers.crossbar import ChipInfo, PulseShape
-from xbarlab.chipdrivers.emulated import (
-    _MAX_DEVICES,
-    _MAX_SIDE,
-    _READ_VOLTAGE,
-    _SHAPE_DEFAULT,
-    EmulatedCrossbar,
-    _int_param,
-    _typed,
-)
+from xbarlab.chipdrivers.emulated import _READ_VOLTAGE, EmulatedCrossbar, chip_from_spec
 from xbarlab.chipdrivers.factory import Spec
-from xbarlab.emulator import peripherals, rram_params
+from xbarlab.emulator import rram_params
 from xbarlab.emulator.rram import RRAMArray
 from xbarlab.emulator.rram_params import FULL_RESET_FRACTION, SET_RANGE_TOP_FRACTION
 from xbarlab.errors import ConfigError, SafetyError, SpecError
@@ -169,33 +161,4 @@ def rram_chip_info(chip: RRAMArray, spec: str, limits: SafetyLimits) -> ChipInfo
 
 def open_rram(spec: Spec) -> EmulatedRRAMCrossbar:
     """``emulator:rram?...``: the RRAM array of :mod:`xbarlab.emulator.rram`."""
-    params = dict(spec.params)
-    valid = (
-        "rows",
-        "cols",
-        "seed",
-        "preset",
-        "periphery",
-        *rram_params.field_names(),
-        *peripherals.field_names(),
-    )
-    unknown = sorted(set(params) - set(valid))
-    if unknown:
-        raise SpecError(
-            f"unknown parameter(s) {', '.join(unknown)} for emulator:rram; "
-            f"valid: {', '.join(valid)}"
-        )
-    rows = _int_param(params.pop("rows", _SHAPE_DEFAULT), "rows", 1, _MAX_SIDE)
-    cols = _int_param(params.pop("cols", _SHAPE_DEFAULT), "cols", 1, _MAX_SIDE)
-    if rows * cols > _MAX_DEVICES:
-        raise SpecError(
-            f"rows x cols = {rows * cols} devices exceeds the emulator's "
-            f"{_MAX_DEVICES} device limit; split the array into tiles"
-        )
-    seed = _int_param(params.pop("seed", 0), "seed", 0, 2**63 - 1)
-    model = rram_params.load_preset(params.pop("preset", "default"))
-    periphery = peripherals.load_periphery(params.pop("periphery", "default"))
-    model = model.with_overrides(**_typed(params, model, rram_params.field_names()))
-    periphery = periphery.with_overrides(**_typed(params, periphery, peripherals.field_names()))
-    chip = RRAMArray(rows, cols, model, seed=seed, periphery=periphery)
-    return EmulatedRRAMCrossbar(chip, spec.text)
+    return EmulatedRRAMCrossbar(chip_from_spec(spec, rram_params, RRAMArray), spec.text)
