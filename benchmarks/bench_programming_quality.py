@@ -48,6 +48,7 @@ from xbarlab.chipdrivers import open_crossbar
 from xbarlab.chipdrivers.patterns import levels as level_pattern
 from xbarlab.chipdrivers.programming import ALGORITHMS, program_rounds
 from xbarlab.procedures import registry
+from xbarlab.procedures.base import run_plan
 from xbarlab.procedures.forming import forming_benchmark
 
 ROUNDS, SETTLE_S, ROUNDS_TOL = 3, 5.0, 0.3e-6
@@ -123,13 +124,7 @@ def levels_at(spec: str, seed: int, read_after: float) -> dict:
     )
     with open_crossbar(spec) as xbar:
         proc.check(xbar.info)
-        plan = proc.plan(xbar)
-        step = next(plan)
-        try:
-            while True:
-                step = plan.send(dict(step.action()))
-        except StopIteration as stop:
-            summary = stop.value
+        _, summary = run_plan(proc, xbar)
     return {
         "max_levels": summary["max_levels"],
         "ber": {str(r["n_levels"]): r["ber"] for r in summary["by_levels"]},

@@ -186,3 +186,39 @@ def width_param(pulse: str):
     return param(
         None, unit="s", lo=0, lo_inclusive=False, help=f"{pulse} width (default: the chip's)"
     )
+
+
+def run_plan(procedure: Procedure, xbar: Crossbar) -> tuple[dict[str, dict], dict]:
+    """Execute a procedure's plan directly, without a runner or a run store.
+
+    Every step's action runs once, in order, and its data goes back to the plan: for
+    benchmarks, tests and scripts that need no recording, pause or resume. It does not
+    call ``procedure.check``; call that first to refuse what the chip cannot do.
+
+    Returns
+    -------
+    data : dict
+        Each step's data (a dict) by step id, in execution order.
+    summary : dict
+        The plan's summary.
+
+    Raises
+    ------
+    ValueError
+        If the plan yields a step id twice (a runner resuming the run would skip the
+        second step).
+    """
+    plan = procedure.plan(xbar)
+    data: dict[str, dict] = {}
+    try:
+        step = next(plan)
+        while True:
+            if step.step_id in data:
+                raise ValueError(
+                    f"the plan of {procedure.name!r} yielded step id {step.step_id!r} twice; "
+                    "step ids must be unique within a run"
+                )
+            data[step.step_id] = dict(step.action())
+            step = plan.send(data[step.step_id])
+    except StopIteration as stop:
+        return data, dict(stop.value or {})

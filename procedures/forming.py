@@ -51,6 +51,7 @@ from xbarlab.procedures.base import (
     check_order,
     check_pulse,
     region_param,
+    run_plan,
 )
 from xbarlab.procedures.params import param
 
@@ -326,19 +327,6 @@ def forming_summary(res: dict, pulses: int, steps: int, compliance) -> dict[str,
         "compliance_A": None if compliance is None else float(compliance),
         "status_codes": dict(STATUS_CODES),
     }
-
-
-def run_plan(procedure: Procedure, xbar: Crossbar) -> tuple[dict[str, dict], dict]:
-    """Execute a plan without a store: (step data by id, summary). For benchmarks."""
-    plan = procedure.plan(xbar)
-    data: dict[str, dict] = {}
-    try:
-        step = next(plan)
-        while True:
-            data[step.step_id] = dict(step.action())
-            step = plan.send(data[step.step_id])
-    except StopIteration as stop:
-        return data, dict(stop.value or {})
 
 
 def forming_benchmark(

@@ -28,9 +28,11 @@ def test_small_run_prints_one_json_object_with_the_issue_keys(bench, capsys):
     assert result["false_pass_averaged"] < result["false_pass_single_read"]
     assert result["ispp_success"] > 0.9 and result["fixed_success"] > 0.9
     assert 1 < result["ispp_pulses"] < 100 and 1 < result["fixed_pulses"] < 100
-    assert set(result["levels_at_1h"]) == {"pcm"}
-    assert 2 <= result["levels_at_1h"]["pcm"] <= 16
-    assert result["forming_yield"] is None and result["shorted_by_forming"] is None
+    assert set(result["levels_at_1h"]) == {"pcm", "rram"}
+    assert all(2 <= n <= 16 for n in result["levels_at_1h"].values())
+    assert result["forming_yield"] >= 0.99 and result["shorted_by_forming"] == 0
+    assert result["forming"]["shorted_over_compliance"] > 0
+    assert result["acceptance"]["forming_ok"] is True
     assert result["acceptance"]["sigma_round3_over_round1"] == pytest.approx(s[2] / s[0])
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from xbarlab.chipdrivers import open_crossbar
+from xbarlab.procedures.base import run_plan
 from xbarlab.store import RunStore
 
 SMALL = "emulator:pcm?rows=16&cols=16&seed=1"
@@ -25,17 +26,9 @@ def store(tmp_path):
 @pytest.fixture
 def drive():
     """Executes a plan without a runner: (step ids, step data by id, summary)."""
-    return run_plan
 
+    def run(procedure, xbar):
+        data, summary = run_plan(procedure, xbar)
+        return list(data), data, summary
 
-def run_plan(procedure, xbar):
-    plan = procedure.plan(xbar)
-    ids, data = [], {}
-    try:
-        step = next(plan)
-        while True:
-            ids.append(step.step_id)
-            data[step.step_id] = dict(step.action())
-            step = plan.send(data[step.step_id])
-    except StopIteration as stop:
-        return ids, data, stop.value
+    return run
