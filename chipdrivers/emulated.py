@@ -119,19 +119,7 @@ def _chip_info(chip: PCMArray, spec: str, limits: SafetyLimits) -> ChipInfo:
         g_min=d["g_min"],
         g_max=d["g_max"],
         limits=limits,
-        capabilities=frozenset(
-            {
-                "read",
-                "pulse",
-                "mvm",
-                "mvm_transpose",
-                "per_device_pulses",
-                "unipolar",
-                "virtual_time",
-                "state",
-            }
-            | ({"differential_columns"} if chip.periphery.differential else set())
-        ),
+        capabilities=analog_capabilities(chip.periphery, "unipolar"),
         v_read=_READ_VOLTAGE,
         set_pulse=PulseShape(*d["set_pulse"]),
         reset_pulse=PulseShape(*d["reset_pulse"]),
@@ -145,6 +133,15 @@ def _chip_info(chip: PCMArray, spec: str, limits: SafetyLimits) -> ChipInfo:
             "periphery": chip.periphery.to_dict(),
         },
     )
+
+
+def analog_capabilities(periphery, *extra: str) -> frozenset[str]:
+    """Capabilities of an emulated analog array (PCM, RRAM) plus ``extra``:
+    ``differential_columns`` when the periphery reads column pairs differentially."""
+    caps = {"read", "pulse", "mvm", "mvm_transpose", "per_device_pulses", "virtual_time", "state"}
+    if periphery.differential:
+        caps.add("differential_columns")
+    return frozenset(caps.union(extra))
 
 
 def open_emulator(spec: Spec):

@@ -27,7 +27,12 @@ HfOx cells needs up to 3-4 V (published forming ramps end at 4 V).
 from __future__ import annotations
 
 from xbarlab.chipdrivers.crossbar import ChipInfo, PulseShape
-from xbarlab.chipdrivers.emulated import _READ_VOLTAGE, EmulatedCrossbar, chip_from_spec
+from xbarlab.chipdrivers.emulated import (
+    _READ_VOLTAGE,
+    EmulatedCrossbar,
+    analog_capabilities,
+    chip_from_spec,
+)
 from xbarlab.chipdrivers.factory import Spec
 from xbarlab.emulator import rram_params
 from xbarlab.emulator.rram import RRAMArray
@@ -116,18 +121,7 @@ def rram_chip_info(chip: RRAMArray, spec: str, limits: SafetyLimits) -> ChipInfo
         g_min=min(p.g_min * (1 + 2 * p.g_min_spread), 0.5 * p.g_max),
         g_max=p.g_max,
         limits=limits,
-        capabilities=frozenset(
-            {
-                "read",
-                "pulse",
-                "mvm",
-                "mvm_transpose",
-                "per_device_pulses",
-                "virtual_time",
-                "state",
-            }
-            | ({"differential_columns"} if pp.differential else set())
-        ),
+        capabilities=analog_capabilities(pp),
         v_read=_READ_VOLTAGE,
         set_pulse=PulseShape(p.v_set_ref, p.width_ref, 1),
         reset_pulse=PulseShape(reset_amp, p.width_ref, -1),
