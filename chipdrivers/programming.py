@@ -256,12 +256,7 @@ def program_ispp(
     if not (np.isfinite(step) and 0 < step <= hi - lo):
         raise ConfigError(f"v_step must be in (0, {hi - lo:g}] V, got {v_step!r}")
 
-    def set_pulses(over, under, err):
-        k = loop.sets_since_reset[under] - 1  # already counted for this iteration
-        amp = np.minimum(start + step * k, hi)
-        return set_at(xbar, loop.flat[under], amp, loop.info)
-
-    return loop.run(max_iterations, reset_first, set_pulses)
+    return loop.run(max_iterations, reset_first, _ramp(loop, start, step, hi))
 
 
 def program_fixed(
@@ -300,10 +295,19 @@ def program_fixed(
     else:
         amp = _in_set_range("amplitude", amplitude, lo, hi)
 
-    def set_pulses(over, under, err):
-        return set_at(xbar, loop.flat[under], amp, loop.info)
+    return loop.run(max_iterations, reset_first, _ramp(loop, amp, 0.0, hi))
 
-    return loop.run(max_iterations, reset_first, set_pulses)
+
+def _ramp(loop: VerifyLoop, start: float, step: float, top: float):
+    """SET rule of ISPP (and of fixed-pulse verify, ``step`` 0): height
+    ``min(start + k * step, top)`` in V at a device's k-th SET since its last RESET."""
+
+    def set_pulses(over, under, err):
+        k = loop.sets_since_reset[under] - 1  # already counted for this iteration
+        amp = np.minimum(start + step * k, top)
+        return set_at(loop.xbar, loop.flat[under], amp, loop.info)
+
+    return set_pulses
 
 
 def _in_set_range(name: str, value, lo: float, hi: float) -> float:
