@@ -155,13 +155,7 @@ def _hwa(sizes, backend, epochs, seed, run) -> dict:
     train_hwa(model, data, epochs=epochs, seed=seed, on_epoch=run.epoch)
     run.arrays = _weights(model)
     with deploy(model, backend, seed=seed) as deployed:
-        over_time = evaluate_over_time(deployed, data, DEFAULT_TIMES)
-    vs_time = {time_key(t): {"gdc": v["gdc"], "raw": v["raw"]} for t, v in over_time.items()}
-    return {
-        "test_accuracy": vs_time[time_key(DEFAULT_TIMES[0])]["gdc"],
-        "software_accuracy": run.history[-1]["test_accuracy"],
-        "accuracy_vs_time": vs_time,
-    }
+        return _deployed_accuracy(deployed, data, run)
 
 
 def _ternary(sizes, backend, epochs, seed, run) -> dict:
@@ -181,14 +175,23 @@ def _ternary(sizes, backend, epochs, seed, run) -> dict:
                 for p in tile.report.parts
             ]
         )
-        over_time = evaluate_over_time(deployed, data, DEFAULT_TIMES)
+        accuracy = _deployed_accuracy(deployed, data, run)
+    return {
+        **accuracy,
+        "weight_levels": [float(np.max(np.abs(w))) for w in weights],
+        "mean_iterations": float(np.mean(iterations)),
+    }
+
+
+def _deployed_accuracy(deployed, data, run) -> dict:
+    """Test accuracy of a deployed model over DEFAULT_TIMES after programming (drift
+    compensated "gdc" and "raw" per time), beside the software accuracy of the run."""
+    over_time = evaluate_over_time(deployed, data, DEFAULT_TIMES)
     vs_time = {time_key(t): {"gdc": v["gdc"], "raw": v["raw"]} for t, v in over_time.items()}
     return {
         "test_accuracy": vs_time[time_key(DEFAULT_TIMES[0])]["gdc"],
         "software_accuracy": run.history[-1]["test_accuracy"],
         "accuracy_vs_time": vs_time,
-        "weight_levels": [float(np.max(np.abs(w))) for w in weights],
-        "mean_iterations": float(np.mean(iterations)),
     }
 
 
