@@ -26,7 +26,7 @@ from xbarlab.chipdrivers.patterns import levels as level_pattern
 from xbarlab.errors import ConfigError
 from xbarlab.procedures.base import Plan, Procedure, Region, Step, region_param, wait_until
 from xbarlab.procedures.params import param
-from xbarlab.procedures.program_array import ALGORITHM_NAMES, _algorithm
+from xbarlab.procedures.program_array import _algorithm, verify_options, verify_param
 
 
 @dataclass(frozen=True)
@@ -45,15 +45,11 @@ class LevelCapacityParams:
     )
     region: str = region_param("all", "devices programmed")
     seed: int = param(0, lo=0, help="seed placing the levels on the devices")
-    algorithm: str = param("iterative", choices=ALGORITHM_NAMES, help="programming algorithm")
-    tolerance: float | None = param(
-        None, unit="S", lo=0, lo_inclusive=False, help="accepted |G - target| (default 2% of g_max)"
-    )
-    max_iterations: int = param(100, lo=1, hi=10_000, help="verify iterations before giving up")
-    verify_reads: int = param(1, lo=1, hi=1024, help="reads averaged at every verify")
-    confirm_reads: int = param(
-        0, lo=0, hi=1024, help="extra reads a passing device must also pass before acceptance"
-    )
+    algorithm: str = verify_param("algorithm")
+    tolerance: float | None = verify_param("tolerance")
+    max_iterations: int = verify_param("max_iterations")
+    verify_reads: int = verify_param("verify_reads")
+    confirm_reads: int = verify_param("confirm_reads")
 
     def __post_init__(self):
         if not self.lo < self.hi:
@@ -198,15 +194,7 @@ class LevelCapacity(Procedure):
             targets = level_pattern(shape, info.g_max, n_levels, lo, p.hi, seed=p.seed)
             values = np.linspace(lo, p.hi, n_levels) * info.g_max
             level = np.argmin(np.abs(targets[..., None] - values.astype(np.float32)), axis=-1)
-            res = _algorithm(p.algorithm)(
-                xbar,
-                targets,
-                sel,
-                tolerance=p.tolerance,
-                max_iterations=p.max_iterations,
-                verify_reads=p.verify_reads,
-                confirm_reads=p.confirm_reads,
-            )
+            res = _algorithm(p.algorithm)(xbar, targets, sel, **verify_options(p))
             t_prog = xbar.clock.now()
             wait_until(xbar, t_prog + p.read_after)
             g = np.mean([xbar.read(sel) for _ in range(p.reads)], axis=0).astype(np.float32)

@@ -30,6 +30,39 @@ from xbarlab.procedures.params import param
 
 ALGORITHM_NAMES = ("iterative", "write-verify", "ispp", "fixed-pulse")
 
+#: the programming settings every programming procedure declares (``param`` arguments
+#: by name); all but ``algorithm`` are keyword options of every algorithm
+_VERIFY_PARAMS = {
+    "algorithm": dict(default="iterative", choices=ALGORITHM_NAMES, help="programming algorithm"),
+    "tolerance": dict(
+        default=None,
+        unit="S",
+        lo=0,
+        lo_inclusive=False,
+        help="accepted |G - target| (default 2% of g_max)",
+    ),
+    "max_iterations": dict(default=100, lo=1, hi=10_000, help="verify iterations before giving up"),
+    "verify_reads": dict(default=1, lo=1, hi=1024, help="reads averaged at every verify"),
+    "confirm_reads": dict(
+        default=0,
+        lo=0,
+        hi=1024,
+        help="extra reads a passing device must also pass before acceptance",
+    ),
+}
+
+
+def verify_param(name: str):
+    """The declaration of the shared programming setting ``name``: one of algorithm,
+    tolerance (S), max_iterations, verify_reads, confirm_reads."""
+    return param(**_VERIFY_PARAMS[name])
+
+
+def verify_options(p) -> dict:
+    """The algorithm keyword options (tolerance, max_iterations, verify_reads,
+    confirm_reads) of parameters ``p`` that declare them with :func:`verify_param`."""
+    return {name: getattr(p, name) for name in list(_VERIFY_PARAMS)[1:]}
+
 
 @dataclass(frozen=True)
 class ProgramParams:
@@ -60,15 +93,11 @@ class ProgramParams:
     weights_file: str = param(
         "", help=".npy weight matrix mapped linearly onto [lo, hi] x g_max (overrides pattern)"
     )
-    algorithm: str = param("iterative", choices=ALGORITHM_NAMES, help="programming algorithm")
-    tolerance: float | None = param(
-        None, unit="S", lo=0, lo_inclusive=False, help="accepted |G - target| (default 2% of g_max)"
-    )
-    max_iterations: int = param(100, lo=1, hi=10_000, help="verify iterations before giving up")
-    verify_reads: int = param(1, lo=1, hi=1024, help="reads averaged at every verify")
-    confirm_reads: int = param(
-        0, lo=0, hi=1024, help="extra reads a passing device must also pass before acceptance"
-    )
+    algorithm: str = verify_param("algorithm")
+    tolerance: float | None = verify_param("tolerance")
+    max_iterations: int = verify_param("max_iterations")
+    verify_reads: int = verify_param("verify_reads")
+    confirm_reads: int = verify_param("confirm_reads")
     rounds: int = param(
         1, lo=1, hi=100, help="programming rounds: re-verify after settle_time, re-program drifters"
     )
@@ -160,13 +189,7 @@ def program_step(xbar: Crossbar, p: ProgramParams) -> Step:
         r, c = targets.shape
         sel = None if targets.shape == info.shape else np.ix_(np.arange(r), np.arange(c))
         trace = []
-        common = dict(
-            tolerance=p.tolerance,
-            max_iterations=p.max_iterations,
-            verify_reads=p.verify_reads,
-            confirm_reads=p.confirm_reads,
-            on_iteration=trace.append,
-        )
+        common = dict(verify_options(p), on_iteration=trace.append)
         extra = {}
         if p.rounds > 1:
             rounds = program_rounds(
