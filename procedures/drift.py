@@ -15,7 +15,15 @@ import numpy as np
 
 from xbarlab.chipdrivers.crossbar import ChipInfo, Crossbar
 from xbarlab.fitting import fit_drift_exponent
-from xbarlab.procedures.base import Plan, Procedure, Step, check_order, log_times, wait_until
+from xbarlab.procedures.base import (
+    Plan,
+    Procedure,
+    Step,
+    check_order,
+    log_times,
+    positive_param,
+    wait_until,
+)
 from xbarlab.procedures.params import param
 from xbarlab.procedures.program_array import (
     ProgramParams,
@@ -31,12 +39,8 @@ _MAX_LEVELS, _LEVEL_BINS = 16, 8
 @dataclass(frozen=True)
 class DriftParams(ProgramParams):
     n_reads: int = param(30, lo=2, hi=1000, help="reads after programming, log-spaced")
-    t_first: float = param(
-        30.0, unit="s", lo=0, lo_inclusive=False, help="first read, time after programming"
-    )
-    duration: float = param(
-        86400.0, unit="s", lo=0, lo_inclusive=False, help="last read, time after programming"
-    )
+    t_first: float = positive_param(30.0, "s", "first read, time after programming")
+    duration: float = positive_param(86400.0, "s", "last read, time after programming")
 
     def __post_init__(self):
         super().__post_init__()

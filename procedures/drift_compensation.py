@@ -19,7 +19,15 @@ import numpy as np
 from xbarlab.chipdrivers.crossbar import ChipInfo, Crossbar
 from xbarlab.chipdrivers.drift_reference import drift_factors, reference_inputs, relative_error
 from xbarlab.errors import ConfigError
-from xbarlab.procedures.base import Plan, Procedure, Step, check_order, log_times, wait_until
+from xbarlab.procedures.base import (
+    Plan,
+    Procedure,
+    Step,
+    check_order,
+    log_times,
+    positive_param,
+    wait_until,
+)
 from xbarlab.procedures.params import param
 from xbarlab.procedures.program_array import (
     ProgramParams,
@@ -36,12 +44,8 @@ class DriftCompensationParams(ProgramParams):
     n_test: int = param(64, lo=1, hi=4096, help="random test input vectors for the error figures")
     repeats: int = param(4, lo=1, hi=1000, help="MVMs averaged per measurement")
     n_times: int = param(5, lo=1, hi=1000, help="measurements after the reference, log-spaced")
-    t_first: float = param(
-        60.0, unit="s", lo=0, lo_inclusive=False, help="first measurement after the reference"
-    )
-    duration: float = param(
-        86400.0, unit="s", lo=0, lo_inclusive=False, help="last measurement after the reference"
-    )
+    t_first: float = positive_param(60.0, "s", "first measurement after the reference")
+    duration: float = positive_param(86400.0, "s", "last measurement after the reference")
 
     def __post_init__(self):
         super().__post_init__()

@@ -50,6 +50,7 @@ from xbarlab.procedures.base import (
     Step,
     check_order,
     check_pulse,
+    positive_param,
     region_param,
     run_plan,
 )
@@ -77,39 +78,21 @@ V_STOP_DEFAULT = 4.0
 @dataclass(frozen=True)
 class FormingParams:
     region: str = region_param("all", "devices to form")
-    v_start: float = param(
-        1.3, unit="V", lo=0, lo_inclusive=False, help="first forming pulse height"
-    )
-    v_stop: float | None = param(
-        None,
-        unit="V",
-        lo=0,
-        lo_inclusive=False,
-        help="last forming pulse height (default: 4 V, or the chip's voltage limit if lower)",
+    v_start: float = positive_param(1.3, "V", "first forming pulse height")
+    v_stop: float | None = positive_param(
+        None, "V", "last forming pulse height (default: 4 V, or the chip's voltage limit if lower)"
     )
     v_step: float = param(
         0.05, unit="V", lo=0.001, hi=1.0, help="forming pulse height increment per step"
     )
-    width: float = param(1e-6, unit="s", lo=0, lo_inclusive=False, help="forming pulse width")
-    compliance: float | None = param(
-        None,
-        unit="A",
-        lo=0,
-        lo_inclusive=False,
-        help="forming compliance current (default: the chip's present setting)",
+    width: float = positive_param(1e-6, "s", "forming pulse width")
+    compliance: float | None = positive_param(
+        None, "A", "forming compliance current (default: the chip's present setting)"
     )
-    r_threshold: float = param(
-        50e3, unit="ohm", lo=0, lo_inclusive=False, help="stop a device at R <= this"
-    )
-    r_short: float = param(
-        2e3, unit="ohm", lo=0, lo_inclusive=False, help="R below this after forming: shorted"
-    )
-    r_formed: float = param(
-        1e6,
-        unit="ohm",
-        lo=0,
-        lo_inclusive=False,
-        help="R <= this on the first read: formed before the run, skipped",
+    r_threshold: float = positive_param(50e3, "ohm", "stop a device at R <= this")
+    r_short: float = positive_param(2e3, "ohm", "R below this after forming: shorted")
+    r_formed: float = positive_param(
+        1e6, "ohm", "R <= this on the first read: formed before the run, skipped"
     )
     reset_check: bool = param(
         True, help="RESET every formed device once and read: finds shorts, leaves HRS"

@@ -20,6 +20,7 @@ from xbarlab.procedures.base import (
     Step,
     check_order,
     log_times,
+    positive_param,
     region_param,
 )
 from xbarlab.procedures.drift import timed_read
@@ -40,12 +41,8 @@ class RetentionParams(ProgramParams):
     program: bool = param(False, help="program the targets first (program-array parameters)")
     region: str = region_param("all", "devices to read")
     n_reads: int = param(20, lo=1, hi=1000, help="reads after the initial one, log-spaced")
-    t_first: float = param(
-        60.0, unit="s", lo=0, lo_inclusive=False, help="first read after the initial one"
-    )
-    duration: float = param(
-        2.592e6, unit="s", lo=0, lo_inclusive=False, help="last read after the initial one"
-    )
+    t_first: float = positive_param(60.0, "s", "first read after the initial one")
+    duration: float = positive_param(2.592e6, "s", "last read after the initial one")
     rel_tolerance: float = param(
         0.2, lo=0, lo_inclusive=False, help="allowed |G - G_initial| / G_initial (fraction)"
     )
