@@ -174,11 +174,6 @@ def region_param(default: str = "all", what: str = "devices"):
     return param(default, help=f"{what}: 'r0:r1,c0:c1' (row, column ranges) or 'all'")
 
 
-def positive_param(default, unit: str, help: str):
-    """The declaration of a quantity > 0 in ``unit`` (``default`` None: optional)."""
-    return param(default, unit=unit, lo=0, lo_inclusive=False, help=help)
-
-
 def amplitude_param(pulse: str, default: str = "the chip's"):
     """The declaration of an optional pulse height in V, > 0 (None: ``default``)."""
     return param(

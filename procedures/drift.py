@@ -15,16 +15,8 @@ import numpy as np
 
 from xbarlab.chipdrivers.crossbar import ChipInfo, Crossbar
 from xbarlab.fitting import fit_drift_exponent
-from xbarlab.procedures.base import (
-    Plan,
-    Procedure,
-    Step,
-    check_order,
-    log_times,
-    positive_param,
-    wait_until,
-)
-from xbarlab.procedures.params import param
+from xbarlab.procedures.base import Plan, Procedure, Step, check_order, log_times, wait_until
+from xbarlab.procedures.params import param, positive_param
 from xbarlab.procedures.program_array import (
     ProgramParams,
     check_program,

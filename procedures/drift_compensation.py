@@ -19,16 +19,8 @@ import numpy as np
 from xbarlab.chipdrivers.crossbar import ChipInfo, Crossbar
 from xbarlab.chipdrivers.drift_reference import drift_factors, reference_inputs, relative_error
 from xbarlab.errors import ConfigError
-from xbarlab.procedures.base import (
-    Plan,
-    Procedure,
-    Step,
-    check_order,
-    log_times,
-    positive_param,
-    wait_until,
-)
-from xbarlab.procedures.params import param
+from xbarlab.procedures.base import Plan, Procedure, Step, check_order, log_times, wait_until
+from xbarlab.procedures.params import param, positive_param
 from xbarlab.procedures.program_array import (
     ProgramParams,
     check_program,

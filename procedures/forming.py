@@ -50,11 +50,10 @@ from xbarlab.procedures.base import (
     Step,
     check_order,
     check_pulse,
-    positive_param,
     region_param,
     run_plan,
 )
-from xbarlab.procedures.params import param
+from xbarlab.procedures.params import param, positive_param
 
 #: status map codes of the ``result`` record
 FORMED, UNFORMABLE, SHORTED, STUCK_SET, ALREADY_FORMED = 0, 1, 2, 3, 4

@@ -57,6 +57,11 @@ def param(
     return dataclasses.field(default=default, metadata={_META: meta})
 
 
+def positive_param(default, unit: str, help: str):
+    """The declaration of a quantity > 0 in ``unit`` (``default`` None: optional)."""
+    return param(default, unit=unit, lo=0, lo_inclusive=False, help=help)
+
+
 @dataclass(frozen=True)
 class ParamSpec:
     """Everything known about one declared parameter.

@@ -20,11 +20,10 @@ from xbarlab.procedures.base import (
     Step,
     check_order,
     log_times,
-    positive_param,
     region_param,
 )
 from xbarlab.procedures.drift import timed_read
-from xbarlab.procedures.params import param
+from xbarlab.procedures.params import param, positive_param
 from xbarlab.procedures.program_array import (
     ProgramParams,
     check_program,
