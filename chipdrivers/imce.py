@@ -344,18 +344,13 @@ def sense_margin_sweep(
     for tmr in tmrs:
         spec = f"emulator:mram?rows={rows}&cols={cols}&seed={seed}&tmr={tmr}{extra}"
         with open_crossbar(spec) as xbar:
-            margins = xbar.info.details["sense_margin"]
-            rates = logic_error_rates(xbar, trials, seed)
+            logic = _logic_figures(xbar, trials, seed)
             engine = IMCE(xbar, input_bits, weight_bits)
             got = engine.conv2d(image, kernel)
         out.append(
             {
                 "tmr": float(tmr),
-                "sense_margin_and": margins["and"],
-                "sense_margin_or": margins["or"],
-                "and_error_rate": rates["and"],
-                "or_error_rate": rates["or"],
-                "trials": rates["trials"],
+                **logic,
                 "imce_bit_error_rate": engine.stats.error_rate,
                 "imce_bits_sensed": engine.stats.bits_sensed,
                 "output_rel_rms": _rel_rms(got, exact),
@@ -380,19 +375,22 @@ def reference_sweep(
     for ref in ref_positions:
         spec = f"emulator:mram?rows={rows}&cols={cols}&seed={seed}&ref_position={ref}"
         with open_crossbar(spec) as xbar:
-            margins = xbar.info.details["sense_margin"]
-            rates = logic_error_rates(xbar, trials, seed)
-        out.append(
-            {
-                "ref_position": float(ref),
-                "sense_margin_and": margins["and"],
-                "sense_margin_or": margins["or"],
-                "and_error_rate": rates["and"],
-                "or_error_rate": rates["or"],
-                "trials": rates["trials"],
-            }
-        )
+            out.append({"ref_position": float(ref), **_logic_figures(xbar, trials, seed)})
     return out
+
+
+def _logic_figures(xbar, trials: int, seed: int) -> dict:
+    """The chip's nominal AND/OR sense margins and its Monte-Carlo AND/OR error rates
+    over ``trials`` column operations (:func:`logic_error_rates`)."""
+    margins = xbar.info.details["sense_margin"]
+    rates = logic_error_rates(xbar, trials, seed)
+    return {
+        "sense_margin_and": margins["and"],
+        "sense_margin_or": margins["or"],
+        "and_error_rate": rates["and"],
+        "or_error_rate": rates["or"],
+        "trials": rates["trials"],
+    }
 
 
 def imce_benchmark(seed: int = 0) -> dict:
