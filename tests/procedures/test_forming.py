@@ -10,9 +10,7 @@ from numpy.testing import assert_array_equal
 
 from xbarlab.chipdrivers import open_crossbar
 from xbarlab.errors import ConfigError, SafetyError
-from xbarlab.events import EventBus, Record
 from xbarlab.procedures import registry
-from xbarlab.procedures.campaign import resume
 from xbarlab.procedures.forming import (
     ALREADY_FORMED,
     FORMED,
@@ -24,7 +22,7 @@ from xbarlab.procedures.forming import (
     forming_benchmark,
     ramp_voltages,
 )
-from xbarlab.procedures.runner import RunControl, Runner
+from xbarlab.procedures.runner import Runner
 
 SPEC = "emulator:rram?rows=32&cols=32&seed=2"  # 2 stuck-off, 2 stuck-on devices
 
@@ -149,24 +147,12 @@ def test_parameters_and_limits_are_checked_before_any_pulse():
         assert forming().n_steps(pcm.info) == 25 + 3
 
 
-def test_resume_continues_the_ramp_without_repeating_a_pulse(store):
+def test_resume_continues_the_ramp_without_repeating_a_pulse(store, abort_at, resume_run):
     proc = forming(region="0:16,0:16")
     with open_crossbar(SPEC) as xbar:
-        control = RunControl()
-        bus = EventBus()
-        bus.subscribe(lambda ev: control.abort() if ev.step_id == "ramp-030" else None, Record)
-        runner = Runner(store, bus, control)
-        run_id = runner.create_run(proc, xbar, backend=SPEC)
-        out = runner.run(proc, xbar, backend=SPEC, run_id=run_id, state_key=run_id)
-        assert out.status == "aborted"
+        run_id = abort_at(proc, xbar, SPEC, "ramp-030")
         assert xbar.chip.formed.sum() > 50
-    opened = []
-
-    def opener(spec):
-        opened.append(open_crossbar(spec))
-        return opened[-1]
-
-    final = resume(Runner(store), run_id, open_crossbar=opener)
+    final, opened = resume_run(run_id)
     assert final.status == "completed"
     with open_crossbar(SPEC) as fresh:  # the same chip formed in one go
         uninterrupted = Runner(store).run(proc, fresh, backend=SPEC)

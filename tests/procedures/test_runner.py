@@ -13,7 +13,6 @@ from xbarlab.chipdrivers import open_crossbar
 from xbarlab.events import EventBus, Progress, Record, Status
 from xbarlab.procedures import registry
 from xbarlab.procedures.base import Procedure, Step
-from xbarlab.procedures.campaign import resume
 from xbarlab.procedures.params import param
 from xbarlab.procedures.runner import RunControl, Runner
 
@@ -165,29 +164,17 @@ def test_pause_then_resume_continues(store, xbar):
     assert out.status == "completed"
 
 
-def test_resume_restores_the_emulated_chip_from_the_store(store):
+def test_resume_restores_the_emulated_chip_from_the_store(abort_at, resume_run):
     if "state" not in open_crossbar(SPEC).info.capabilities:
         pytest.skip("emulator without save_state/load_state")
     proc = registry.get("pulse-response").from_values({"n_pulses": 6})
     with open_crossbar(SPEC) as xbar:
-        control = RunControl()
-        bus = EventBus()
-        bus.subscribe(lambda ev: control.abort() if ev.step_id == "pulse-0002" else None, Record)
-        runner = Runner(store, bus, control)
-        run_id = runner.create_run(proc, xbar, backend=SPEC)
-        out = runner.run(proc, xbar, backend=SPEC, run_id=run_id, state_key=run_id)
-        assert out.status == "aborted"
+        run_id = abort_at(proc, xbar, SPEC, "pulse-0002")
         expected = xbar.chip.pulse_count.copy()
     assert np.all(expected == 4)
-    opened = []
-
-    def opener(spec):
-        opened.append(open_crossbar(spec))
-        return opened[-1]
-
-    final = resume(Runner(store), run_id, open_crossbar=opener)
+    final, opened = resume_run(run_id)
     assert final.status == "completed"
     assert np.all(opened[0].chip.pulse_count == 7)  # restored 4, then 3 more; none repeated
     # a completed run is reported, nothing runs
-    assert resume(Runner(store), run_id, open_crossbar=opener).status == "completed"
+    assert resume_run(run_id)[0].status == "completed"
     assert len(opened) == 1
