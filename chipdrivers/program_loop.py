@@ -83,16 +83,18 @@ class ProgramResult:
     @property
     def mean_iterations(self) -> float:
         """Mean verify iterations the converged devices needed (NaN if none or unknown)."""
-        if self.done_at is None or not self.converged.any():
-            return float("nan")
-        return float(self.done_at[self.converged].mean())
+        return self._converged_mean(self.done_at)
 
     @property
     def mean_pulses(self) -> float:
         """Mean pulses (SET and RESET) the converged devices received (NaN if unknown)."""
-        if self.pulses is None or not self.converged.any():
+        return self._converged_mean(self.pulses)
+
+    def _converged_mean(self, per_device: np.ndarray | None) -> float:
+        """Mean of ``per_device`` over the converged devices (NaN if none or unknown)."""
+        if per_device is None or not self.converged.any():
             return float("nan")
-        return float(self.pulses[self.converged].mean())
+        return float(per_device[self.converged].mean())
 
     @property
     def total_pulses(self) -> int:
