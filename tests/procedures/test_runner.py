@@ -12,7 +12,7 @@ import pytest
 from xbarlab.chipdrivers import open_crossbar
 from xbarlab.events import EventBus, Progress, Record, Status
 from xbarlab.procedures import registry
-from xbarlab.procedures.base import Procedure, Step
+from xbarlab.procedures.base import Procedure, Step, run_plan
 from xbarlab.procedures.params import param
 from xbarlab.procedures.runner import RunControl, Runner
 
@@ -178,3 +178,22 @@ def test_resume_restores_the_emulated_chip_from_the_store(abort_at, resume_run):
     # a completed run is reported, nothing runs
     assert resume_run(run_id)[0].status == "completed"
     assert len(opened) == 1
+
+
+def test_run_plan_runs_every_step_once_and_returns_data_and_summary(xbar):
+    proc = fake(n=3)
+    data, summary = run_plan(proc, xbar)
+    assert list(data) == ["s-0", "s-1", "s-2"] and proc.executed == [0, 1, 2]
+    assert data["s-2"]["k"] == 2 and summary == {"total": 3}
+
+
+def test_run_plan_refuses_a_step_id_given_twice(xbar):
+    class Twice(Fake):
+        def plan(self, xbar):
+            yield Step("same", lambda: {"k": 0})
+            yield Step("same", lambda: {"k": 1})
+            return {}
+
+    proc = Twice.from_values({})
+    with pytest.raises(ValueError, match="yielded step id 'same' twice"):
+        run_plan(proc, xbar)
