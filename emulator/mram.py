@@ -19,16 +19,12 @@ This layer knows nothing about safety limits: the chipdrivers backend validates.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 from scipy.special import ndtr
 
-from xbarlab.clock import VirtualClock
+from xbarlab.emulator.array_base import ArrayBase, generator
 from xbarlab.emulator.mram_params import LOGIC_OPS, MRAMParams
-from xbarlab.emulator.mvm import ArrayMatrices, Readout, analog_mvm
-from xbarlab.emulator.peripherals import PRESETS as PERIPHERAL_PRESETS
-from xbarlab.emulator.peripherals import PeripheralParams
+from xbarlab.emulator.mvm import ArrayMatrices
 from xbarlab.emulator.rng import new_key
 from xbarlab.errors import ConfigError
 
@@ -38,55 +34,32 @@ STATE_FORMAT = 1
 _MIN_FACTOR = 0.05
 
 
-class MRAMArray:
+class MRAMArray(ArrayBase):
     """A rows x cols SOT-MRAM array with Monte-Carlo device variation and logic sensing.
 
-    Parameters
-    ----------
-    rows, cols : int
-        Array shape.
-    params : MRAMParams
-        Device and sense-amplifier parameters.
-    seed : int
-        Seed of everything random in this chip instance.
-    clock : VirtualClock, optional
-        Shared virtual clock; a new one starting at 0 s by default.
-    periphery : PeripheralParams, optional
-        DAC/ADC of the (optional) analog MVM; the "default" preset when omitted.
+    ``MRAMArray(rows, cols, params=None, seed=0, clock=None, periphery=None)``: the
+    parameters of :class:`~xbarlab.emulator.array_base.ArrayBase`, ``params`` an
+    :class:`~xbarlab.emulator.mram_params.MRAMParams` (device and sense amplifier; its
+    defaults when omitted); ``periphery`` serves the (optional) analog MVM and must not
+    be differential.
     """
 
-    def __init__(
-        self,
-        rows: int,
-        cols: int,
-        params: MRAMParams | None = None,
-        seed: int = 0,
-        clock: VirtualClock | None = None,
-        periphery: PeripheralParams | None = None,
-    ):
-        self.rows, self.cols = int(rows), int(cols)
+    params_type = MRAMParams
+    params: MRAMParams
+
+    def _build(self) -> None:
         if self.rows < 1 or self.cols < 1:
-            raise ConfigError(f"MRAM array shape must be >= 1 x 1, got {rows} x {cols}")
-        self.params = params or MRAMParams()
-        self.periphery = periphery or PERIPHERAL_PRESETS["default"]
+            raise ConfigError(f"MRAM array shape must be >= 1 x 1, got {self.rows} x {self.cols}")
         if self.periphery.differential:
             raise ConfigError("the emulated MRAM array has no differential column pairs")
-        self.seed = int(seed)
-        self.clock = clock or VirtualClock()
         fab_seq, sense_seq, ops_seq, periph_seq = np.random.SeedSequence(self.seed).spawn(4)
-        self._rng = np.random.Generator(np.random.PCG64(ops_seq))
-        self._fabricate(np.random.Generator(np.random.PCG64(fab_seq)))
-        sense_rng = np.random.Generator(np.random.PCG64(sense_seq))
+        self._rng = generator(ops_seq)
+        self._fabricate(generator(fab_seq))
+        sense_rng = generator(sense_seq)
         self.sense_offset = (
             self.params.sense_offset * sense_rng.standard_normal(self.cols)
         ).astype(np.float32)
-        periph_rng = np.random.Generator(np.random.PCG64(periph_seq))
-        self._readout = {
-            False: Readout.build(self.cols, self.periphery, self.params.g_p, periph_rng),
-            True: Readout.build(self.rows, self.periphery, self.params.g_p, periph_rng),
-        }
-        self._version = 0
-        self._mvm_cache: tuple[int, ArrayMatrices] | None = None
+        self._init_readout(generator(periph_seq), self.params.g_p)
 
     def _fabricate(self, rng: np.random.Generator) -> None:
         """Draw each device's P and AP conductances; all devices start AP (logic 0)."""
@@ -97,18 +70,6 @@ class MRAMArray:
         self.g_p = g_p.astype(np.float32)
         self.g_ap = (g_p / (1 + tmr)).astype(np.float32)
         self.state = np.zeros(n, dtype=np.uint8)
-
-    @property
-    def size(self) -> int:
-        return self.rows * self.cols
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return (self.rows, self.cols)
-
-    @property
-    def mvm_shape(self) -> tuple[int, int]:
-        return (self.rows, self.cols)
 
     @property
     def bits(self) -> np.ndarray:
@@ -200,36 +161,25 @@ class MRAMArray:
         self.clock.advance(p.t_array_read)
         return current > threshold
 
-    # -- analog MVM (binary weights) --------------------------------------------------
-    def mvm(self, x: np.ndarray, transpose: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Output currents in A and ADC saturation flags for input voltages x in V:
-        the shared DAC/array/ADC model of emulator/mvm.py over the binary conductances.
-        """
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        if self._mvm_cache is None or self._mvm_cache[0] != self._version:
-            g = np.ascontiguousarray(self.conductance())
-            var = None
-            if self.periphery.device_noise and self.params.read_noise > 0:
-                var = np.ascontiguousarray((self.params.read_noise * g) ** 2, dtype=np.float32)
-            self._mvm_cache = (self._version, ArrayMatrices(g, var))
-        mats = self._mvm_cache[1]
-        out = analog_mvm(
-            x, mats, transpose, self.periphery, self._readout[transpose], new_key(self._rng)
-        )
-        self.clock.advance(self.periphery.t_mvm * x.shape[0])
-        return out
+    # -- analog MVM (binary weights): ArrayBase.mvm over these matrices ---------------
+    def _array_matrices(self, transpose: bool) -> ArrayMatrices:
+        """The binary conductances and their read-noise variance (no IR drop), the same
+        in both directions; recomputed after a write (binary states do not drift)."""
+        hit = self._mvm_cache.get(False)
+        if hit is not None and hit[0] == self._version:
+            return hit[1]
+        g = np.ascontiguousarray(self.conductance())
+        var = None
+        if self.periphery.device_noise and self.params.read_noise > 0:
+            var = np.ascontiguousarray((self.params.read_noise * g) ** 2, dtype=np.float32)
+        mats = ArrayMatrices(g, var)
+        self._mvm_cache[False] = (self._version, mats)
+        return mats
+
+    def _mvm_key(self) -> np.uint64:
+        return new_key(self._rng)
 
     # -- state ------------------------------------------------------------------------
-    def _identity(self) -> dict:
-        ident = {
-            "rows": self.rows,
-            "cols": self.cols,
-            "seed": self.seed,
-            "params": self.params.to_dict(),
-            "periphery": self.periphery.to_dict(),
-        }
-        return json.loads(json.dumps(ident))
-
     def get_state(self, copy: bool = True) -> dict:
         """The full chip state: ``{"meta": JSON-able dict, "state": uint8 bits}``.
 

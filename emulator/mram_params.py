@@ -13,13 +13,11 @@ R_AP = R_P (1 + TMR) (antiparallel, logic 0, low conductance).
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass, fields
 
-from xbarlab import config
-from xbarlab.config import with_changes
+from xbarlab.emulator import params_base
+from xbarlab.emulator.params_base import DeviceParams, require
 from xbarlab.errors import ConfigError
 
 #: logic operations of the sense amplifier (two rows of a column sensed at once)
@@ -27,7 +25,7 @@ LOGIC_OPS = ("and", "or")
 
 
 @dataclass(frozen=True)
-class MRAMParams:
+class MRAMParams(DeviceParams):
     """Device physics and sensing of one emulated SOT-MRAM array.
 
     Magnetic tunnel junction
@@ -99,6 +97,9 @@ class MRAMParams:
         Virtual time in s between pulses of a train. 1 ns, assumed.
     """
 
+    technology = "mram"
+    _what = "MRAM parameter"
+
     ra_product: float = 1e-11
     junction_area: float = math.pi / 4 * 60e-9 * 40e-9
     tmr: float = 1.5
@@ -137,9 +138,7 @@ class MRAMParams:
             "v_write",
             "write_width",
         )
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"MRAMParams.{name} must be > 0, got {getattr(self, name)!r}")
+        require(self, positive, lambda v: v > 0, "> 0")
         if not 0 < self.ref_position < 1:
             raise ConfigError(
                 f"MRAMParams.ref_position must be strictly between 0 and 1, got "
@@ -192,33 +191,9 @@ class MRAMParams:
             return 2 * gap, gp + gap
         raise ConfigError(f"logic op must be one of {', '.join(LOGIC_OPS)}, got {op!r}")
 
-    def with_overrides(self, **changes) -> MRAMParams:
-        """A copy with some fields changed; unknown names raise ConfigError."""
-        return with_changes(self, "MRAM parameter", **changes)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def save(self, path: str | Path) -> None:
-        """Write the parameters as a JSON preset file."""
-        Path(path).write_text(json.dumps({"technology": "mram", "params": asdict(self)}, indent=2))
-
-    @classmethod
-    def load(cls, path: str | Path) -> MRAMParams:
-        """Read a JSON preset file written by :meth:`save` (missing fields keep defaults)."""
-        try:
-            doc = json.loads(Path(path).read_text())
-        except OSError as exc:
-            raise ConfigError(f"cannot read MRAM preset {path}: {exc.strerror}") from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"MRAM preset {path} is not valid JSON: {exc}") from None
-        if not isinstance(doc, dict) or doc.get("technology") != "mram":
-            raise ConfigError(f"{path} is not an MRAM preset (expected technology: mram)")
-        return cls().with_overrides(**doc.get("params", {}))
-
-
-def field_names() -> tuple[str, ...]:
-    return config.field_names(MRAMParams)
+#: the parameter names, in declaration order
+field_names = MRAMParams.field_names
 
 
 #: Named presets. "default" is the seed-003 Monte-Carlo device described above.
@@ -240,10 +215,4 @@ PRESETS: dict[str, MRAMParams] = {
 
 def load_preset(name_or_path: str) -> MRAMParams:
     """A named preset, or a preset JSON file if the argument is a path."""
-    if name_or_path in PRESETS:
-        return PRESETS[name_or_path]
-    if name_or_path.endswith(".json") or Path(name_or_path).exists():
-        return MRAMParams.load(name_or_path)
-    raise ConfigError(
-        f"unknown MRAM preset {name_or_path!r}; use one of {', '.join(PRESETS)} or a JSON file path"
-    )
+    return params_base.load_preset(MRAMParams, PRESETS, name_or_path)

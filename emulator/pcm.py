@@ -15,46 +15,14 @@ backend validates before calling in. Times come from the chip's VirtualClock.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
-import numba
 import numpy as np
 
-from xbarlab.clock import VirtualClock
 from xbarlab.emulator import pcm_kernels as K
-from xbarlab.emulator import pcm_state
-from xbarlab.emulator.mvm import ArrayMatrices, Readout, analog_mvm
+from xbarlab.emulator.array_base import EventArray, kernel_array, threads_for
 from xbarlab.emulator.pcm_params import PCMParams
-from xbarlab.emulator.peripherals import PRESETS as PERIPHERAL_PRESETS
-from xbarlab.emulator.peripherals import PeripheralParams
-from xbarlab.emulator.rng import KeyStream, new_key
-from xbarlab.errors import ConfigError
+from xbarlab.emulator.rng import new_key
 
 _UINT32_MAX = np.iinfo(np.uint32).max
-#: calls touching fewer devices run their kernel on one thread: too little work to share,
-#: and a parallel kernel started right after a multi-threaded BLAS call waits about 8 ms
-#: for the BLAS threads to stop spinning
-PARALLEL_MIN_DEVICES = 1 << 17
-#: cached MVM matrices are reused while the time since they were computed is below this
-#: fraction of the time since the last pulse: drift and noise width then change by
-#: less than about 1e-5 relative (nu <= 0.1)
-_MVM_CACHE_REL_AGE = 1e-4
-#: initial size of the programming-event table (it grows when most events stay live)
-_EVENTS_MIN = 4096
-
-
-@contextmanager
-def _threads_for(n_devices: int):
-    """Run the enclosed kernel calls single-threaded when the work is small."""
-    if n_devices >= PARALLEL_MIN_DEVICES:
-        yield
-        return
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(previous)
 
 
 def _consts(p: PCMParams) -> np.ndarray:
@@ -73,56 +41,29 @@ def _consts(p: PCMParams) -> np.ndarray:
     return c
 
 
-class PCMArray:
+class PCMArray(EventArray):
     """A rows x cols PCM array with drift, 1/f read noise, variability and defects.
 
-    Parameters
-    ----------
-    rows, cols : int
-        Array shape.
-    params : PCMParams
-        Device physics.
-    periphery : PeripheralParams, optional
-        DAC, ADC, mismatch and wiring; the "default" preset when omitted.
-    seed : int
-        Seed of everything random in this chip instance.
-    clock : VirtualClock, optional
-        Shared virtual clock; a new one starting at 0 s by default.
+    ``PCMArray(rows, cols, params=None, seed=0, clock=None, periphery=None)``: the
+    parameters of :class:`~xbarlab.emulator.array_base.ArrayBase`, ``params`` a
+    :class:`~xbarlab.emulator.pcm_params.PCMParams` (its defaults when omitted).
     """
 
-    def __init__(
-        self,
-        rows: int,
-        cols: int,
-        params: PCMParams | None = None,
-        seed: int = 0,
-        clock: VirtualClock | None = None,
-        periphery: PeripheralParams | None = None,
-    ):
-        self.rows, self.cols = int(rows), int(cols)
-        self.params = params or PCMParams()
-        self.periphery = periphery or PERIPHERAL_PRESETS["default"]
-        self.seed = int(seed)
-        self.clock = clock or VirtualClock()
+    params_type = PCMParams
+    params: PCMParams
+
+    def _build(self) -> None:
         self._c = _consts(self.params)
         fab_seq, ops_seq, periph_seq, relax_seq = np.random.SeedSequence(self.seed).spawn(4)
         # relaxation is a pure function of (this key, device, event time): no state to save
         self._relax_key = np.uint64(relax_seq.generate_state(1, np.uint64)[0])
         self._relax_z = np.zeros(self.size, dtype=np.float32)  # derived, see pcm_kernels
-        self._key = KeyStream(np.random.Generator(np.random.PCG64(ops_seq)))
-        self._all = np.empty(0, dtype=np.intp)  # kernels read an empty index as "all"
-        self._event_times = np.zeros(_EVENTS_MIN, dtype=np.float64)
-        self._n_events = 0
-        self._fabricate(np.random.Generator(np.random.PCG64(fab_seq)))
-        self._init_readout(np.random.Generator(np.random.PCG64(periph_seq)))
+        self._start(fab_seq, ops_seq, periph_seq, self.params.g_max)
 
     @property
-    def size(self) -> int:
-        return self.rows * self.cols
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return (self.rows, self.cols)
+    def _settle_s(self) -> float:
+        """Shortest time since the last pulse (s) the MVM cache rule counts: t_read."""
+        return self.params.t_read
 
     def _fabricate(self, rng: np.random.Generator) -> None:
         """Draw device-to-device variation and defects; start all devices RESET at t = 0.
@@ -173,48 +114,7 @@ class PCMArray:
         self.flags |= power_up_flags & K.STUCK
         self.cycles_left[defect_set | defect_reset] = 0
 
-    def _init_readout(self, rng: np.random.Generator) -> None:
-        """Per-chip output mismatch of both directions; an empty MVM cache."""
-        p = self.periphery
-        if p.differential and self.cols % 2:
-            raise ConfigError(
-                f"a differential array needs an even number of columns, got {self.cols}"
-            )
-        n_out = self.cols // 2 if p.differential else self.cols
-        self._readout = {
-            False: Readout.build(n_out, p, self.params.g_max, rng),
-            True: Readout.build(self.rows, p, self.params.g_max, rng),
-        }
-        self._version = 0
-        self._t_last_pulse = 0.0
-        self._mvm_cache: dict[bool, tuple[int, float, ArrayMatrices]] = {}
-
-    @property
-    def mvm_shape(self) -> tuple[int, int]:
-        """(inputs, outputs) of a forward MVM: column pairs count once when differential."""
-        return (self.rows, self.cols // 2 if self.periphery.differential else self.cols)
-
     # -- programming events -----------------------------------------------------------
-    def _new_event(self, t: float) -> int:
-        """Register a programming event at time t (s) and return its id."""
-        if self._n_events == self._event_times.size:
-            self._compact_events()
-        self._event_times[self._n_events] = t
-        self._n_events += 1
-        return self._n_events - 1
-
-    def _compact_events(self) -> None:
-        """Drop events no device refers to any more; grow the table if most are live."""
-        used = np.zeros(self._n_events, dtype=bool)
-        used[self.event] = True
-        remap = np.cumsum(used, dtype=np.uint32) - 1
-        live = int(used.sum())
-        self.event[:] = remap[self.event]
-        size = self._event_times.size * (2 if live > self._event_times.size // 2 else 1)
-        times = np.zeros(size, dtype=np.float64)
-        times[:live] = self._event_times[: self._n_events][used]
-        self._event_times, self._n_events = times, live
-
     def _tables(self, now: float) -> tuple[np.ndarray, np.ndarray]:
         return K.time_tables(
             self._event_times[: self._n_events], now, self.params.t0, self.params.t_read
@@ -233,13 +133,8 @@ class PCMArray:
     def _refresh_relax_z(self) -> None:
         """Rebuild every device's relaxation normal from the events (after a restore)."""
         keys = K.event_keys(self._relax_key, self._event_times[: self._n_events])
-        with _threads_for(self.size):
+        with threads_for(self.size):
             K.relax_z_kernel(self.event, keys, self._relax_z)
-
-    @property
-    def t_prog(self) -> np.ndarray:
-        """Time in s of each device's last programming pulse (flat, float64)."""
-        return self._event_times[self.event]
 
     # -- state ------------------------------------------------------------------------
     def state_arrays(self) -> dict[str, np.ndarray]:
@@ -256,31 +151,12 @@ class PCMArray:
             "pulse_count": self.pulse_count,
         }
 
-    def state_bytes(self) -> int:
-        """Bytes of per-device state held by this array (the event table excluded)."""
-        return sum(a.nbytes for a in self.state_arrays().values())
-
-    def get_state(self, copy: bool = True) -> dict[str, np.ndarray | dict]:
-        """The full chip state (devices, events, RNG, clock), a copy unless copy=False:
-        see pcm_state.get_state."""
-        return pcm_state.get_state(self, copy)
-
-    def set_state(self, state: dict[str, np.ndarray | dict]) -> None:
-        """Restore a :meth:`get_state` copy; ConfigError (chip untouched) on a mismatch."""
-        pcm_state.set_state(self, state)
-
     @property
     def stuck(self) -> np.ndarray:
         """Boolean (rows, cols) map of devices stuck at SET or RESET (ground truth)."""
         return ((self.flags & K.STUCK) != 0).reshape(self.shape)
 
     # -- operations -------------------------------------------------------------------
-    def _selected(self, idx: np.ndarray | None) -> tuple[np.ndarray, int]:
-        """Kernel index argument and device count for flat indices ``idx`` or all (None)."""
-        if idx is None:
-            return self._all, self.size
-        return _kernel_array(idx, np.intp), int(np.size(idx))
-
     def read(self, idx: np.ndarray | None = None) -> np.ndarray:
         """Read-noisy conductance in S (float32) of devices ``idx`` (flat), or of all.
 
@@ -296,7 +172,7 @@ class PCMArray:
         out = np.empty(n, dtype=np.float32)
         state = (self.g_prog, self.event, self.nu, self.q_s)
         tables = (log_t, width, relax, self._relax_z, self._c)
-        with _threads_for(n):
+        with threads_for(n):
             K.read_kernel(idx, n, self._key(), *state, *tables, out)
         self.clock.advance(self.params.t_array_read)
         return out
@@ -309,7 +185,7 @@ class PCMArray:
         tables = (log_t, width, self._relax_h(now), self._relax_z, self._c)
         g = np.empty(self.size, dtype=np.float32)
         s = np.empty(self.size, dtype=np.float32)
-        with _threads_for(self.size):
+        with threads_for(self.size):
             K.mean_sigma_kernel(self.g_prog, self.event, self.nu, self.q_s, *tables, g, s)
         return g.reshape(self.shape), s.reshape(self.shape)
 
@@ -333,8 +209,8 @@ class PCMArray:
         idx, n = self._selected(idx)
         if n == 0:
             return
-        amplitude = _kernel_array(amplitude, np.float64).ravel()
-        width = _kernel_array(width, np.float64).ravel()
+        amplitude = kernel_array(amplitude, np.float64).ravel()
+        width = kernel_array(width, np.float64).ravel()
         drive = np.ascontiguousarray(self.set_drive(amplitude, width), dtype=np.float32)
         t_start = self.clock.now()
         gap = self.params.t_pulse_gap
@@ -342,12 +218,10 @@ class PCMArray:
         # the devices are programmed at the end of the last pulse; the clock moves on by
         # the trailing gap
         t_event = t_start + duration - gap
-        ev = self._new_event(t_event)
+        ev = self._begin_pulse(t_start, duration, t_event)
         log_t, _ = self._tables(t_start)
         relax = self._relax_h(t_start)
-        self._version += 1
-        self._t_last_pulse = t_start + duration
-        with _threads_for(n * count):
+        with threads_for(n * count):
             args = (
                 amplitude,
                 drive,
@@ -370,57 +244,3 @@ class PCMArray:
         rel = (relax, self._relax_z, zkey)
         pulse = (idx, n, amplitude, drive, count, ev, log_t, *rel, self._c, key)
         K.pulse_kernel(*pulse, *state, flags, cycles, self.pulse_count)
-
-    def mvm(self, x: np.ndarray, transpose: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Output currents in A and ADC saturation flags for input voltages x in V.
-
-        x: (batch, n_in) float32, C-contiguous, n_in = mvm_shape[0] (forward) or
-        mvm_shape[1] (transposed). Virtual time advances by periphery.t_mvm per vector.
-        """
-        x = _kernel_array(x, np.float32)
-        mats = self._array_matrices(transpose)
-        readout = self._readout[transpose]
-        out = analog_mvm(x, mats, transpose, self.periphery, readout, self._key())
-        self.clock.advance(self.periphery.t_mvm * x.shape[0])
-        return out
-
-    def _array_matrices(self, transpose: bool) -> ArrayMatrices:
-        """Effective conductance and noise variance, recomputed when stale."""
-        direction = transpose and self.periphery.r_wire > 0  # IR drop depends on direction
-        now = self.clock.now()
-        hit = self._mvm_cache.get(direction)
-        if hit is not None:
-            version, t_cached, mats = hit
-            settled = max(t_cached - self._t_last_pulse, self.params.t_read)
-            if version == self._version and now - t_cached <= _MVM_CACHE_REL_AGE * settled:
-                return mats
-        mats = self._compute_matrices(direction)
-        self._mvm_cache[direction] = (self._version, now, mats)
-        return mats
-
-    def _compute_matrices(self, transpose: bool) -> ArrayMatrices:
-        p = self.periphery
-        g, sigma = self.conductance()
-        if p.r_wire > 0:
-            from xbarlab.emulator.irdrop import effective_conductance
-
-            g = effective_conductance(g, p.r_wire, transpose=transpose).astype(np.float32)
-        var = sigma * sigma if p.device_noise else None
-        if p.differential:
-            g = g[:, 0::2] - g[:, 1::2]
-            var = None if var is None else var[:, 0::2] + var[:, 1::2]
-        var = None if var is None else np.ascontiguousarray(var)
-        return ArrayMatrices(np.ascontiguousarray(g), var)
-
-
-def _kernel_array(a, dtype) -> np.ndarray:
-    """``a`` as a C-contiguous, writable array of ``dtype``, copied only when needed.
-
-    Kernels are compiled per argument type and a read-only array (e.g. np.frombuffer of
-    bytes from a socket) is a type of its own: passing one would compile every kernel a
-    second time, for seconds, in the middle of a request.
-    """
-    if isinstance(a, np.ndarray) and a.dtype == dtype and a.flags.c_contiguous:
-        if a.flags.writeable:
-            return a  # the usual case, checked without np.require's overhead
-    return np.require(a, dtype, ["C", "W"])

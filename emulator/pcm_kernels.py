@@ -35,6 +35,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from xbarlab.emulator.device_kernels import device, pairs_per_device, pulse_normal
 from xbarlab.emulator.rng import normal_pair, splitmix64
 
 STUCK_SET = np.uint8(1)
@@ -132,13 +133,6 @@ def _read_one(i, z, g_prog, event, nu, q_s, log_t, width, relax, rz, c):
     return g + g * q_s[i] * width[e] * z
 
 
-@njit(cache=True, inline="always")
-def _device(idx, k):
-    """Flat index of the k-th selected device (``idx`` empty: all devices)."""
-    # both branches int64: a parfor index is unsigned, and uint64 | int64 unifies to float
-    return np.int64(k) if idx.size == 0 else np.int64(idx[k])
-
-
 @njit(cache=True, nogil=True, parallel=True)
 def read_kernel(idx, n, key, g_prog, event, nu, q_s, log_t, width, relax, rz, c, out):
     """out[k] = G(t) (1 + sigma_rel z) for selected device k; z from normal pair k // 2.
@@ -151,7 +145,7 @@ def read_kernel(idx, n, key, g_prog, event, nu, q_s, log_t, width, relax, rz, c,
         for j in range(2):
             k = 2 * p + j
             if k < n:
-                i = _device(idx, k)
+                i = device(idx, k)
                 out[k] = _read_one(
                     i, z0 if j == 0 else z1, g_prog, event, nu, q_s, log_t, width, relax, rz, c
                 )
@@ -178,11 +172,6 @@ def _reprogrammed(i, g, ev, c, z_nu, g_prog, event, nu, q_s):
     nu_std = _clip(c[C_NUS_SLOPE] * lnr + c[C_NUS_OFFSET], c[C_NUS_MIN], c[C_NUS_MAX])
     nu[i] = max(nu_mean + nu_std * z_nu, _ZERO)
     q_s[i] = min(c[C_QS_COEFF] * math.exp(-c[C_QS_EXP] * lnr), c[C_QS_MAX])
-
-
-def pairs_per_device(count: int) -> int:
-    """Normal pairs each device draws in a pulse call: count + 1 normals, rounded up."""
-    return (count + 2) // 2
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -226,9 +215,9 @@ def pulse_kernel(
     sa = 1 if amp.size > 1 else 0  # stride: one value for all, or one per device
     sd = 1 if drive.size > 1 else 0
     linear = c[C_SET_EXP] == 1.0
-    m = (count + 2) // 2
+    m = pairs_per_device(count)
     for k in prange(n):
-        i = _device(idx, k)
+        i = device(idx, k)
         pulse_count[i] += count
         if flags[i] & STUCK:
             continue
@@ -247,11 +236,7 @@ def pulse_kernel(
         e = event[i]
         g = _relaxed(i, e, g_prog[i] * math.exp(-nu[i] * log_t[e]), relax, rz, c)
         for p in range(count):
-            j = p + 1
-            if j % 2 == 0:
-                z, z_next = normal_pair(key, base + j // 2)
-            else:
-                z = z_next
+            z, z_next = pulse_normal(key, base, p, z_next)
             frac = max(_ONE - g / gs, _ZERO)
             if not linear:
                 frac = frac ** c[C_SET_EXP]

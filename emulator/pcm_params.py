@@ -12,17 +12,15 @@ not fits; fit your own chip with the calibration tools.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass, fields
 
-from xbarlab import config
-from xbarlab.config import with_changes
+from xbarlab.emulator import params_base
+from xbarlab.emulator.params_base import DeviceParams, require
 from xbarlab.errors import ConfigError
 
 
 @dataclass(frozen=True)
-class PCMParams:
+class PCMParams(DeviceParams):
     """Device physics of one emulated PCM array.
 
     Window and variability
@@ -132,6 +130,9 @@ class PCMParams:
         Virtual time in s between pulses of a train. 1 us, assumed.
     """
 
+    technology = "pcm"
+    _what = "PCM parameter"
+
     g_max: float = 25e-6
     g_min: float = 0.1e-6
     g_max_spread: float = 0.05
@@ -188,14 +189,9 @@ class PCMParams:
             "t_read",
             "endurance_median",
         )
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"PCMParams.{name} must be > 0, got {getattr(self, name)!r}")
+        require(self, positive, lambda v: v > 0, "> 0")
         fractions = ("stuck_set_fraction", "stuck_reset_fraction", "endurance_stuck_set_fraction")
-        for name in fractions:
-            value = getattr(self, name)
-            if not 0 <= value <= 1:
-                raise ConfigError(f"PCMParams.{name} must be in [0, 1], got {value!r}")
+        require(self, fractions, lambda v: 0 <= v <= 1, "in [0, 1]")
         if self.stuck_set_fraction + self.stuck_reset_fraction > 1:
             raise ConfigError("stuck_set_fraction + stuck_reset_fraction must be <= 1")
         if self.relax_std < 0 or self.relax_tau < 0:
@@ -217,33 +213,9 @@ class PCMParams:
                 f"{self.v_set_min:g} V, {self.v_set_ref:g} V, {self.v_reset:g} V"
             )
 
-    def with_overrides(self, **changes) -> PCMParams:
-        """A copy with some fields changed; unknown names raise ConfigError."""
-        return with_changes(self, "PCM parameter", **changes)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def save(self, path: str | Path) -> None:
-        """Write the parameters as a JSON preset file."""
-        Path(path).write_text(json.dumps({"technology": "pcm", "params": asdict(self)}, indent=2))
-
-    @classmethod
-    def load(cls, path: str | Path) -> PCMParams:
-        """Read a JSON preset file written by :meth:`save` (missing fields keep defaults)."""
-        try:
-            doc = json.loads(Path(path).read_text())
-        except OSError as exc:
-            raise ConfigError(f"cannot read PCM preset {path}: {exc.strerror}") from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"PCM preset {path} is not valid JSON: {exc}") from None
-        if not isinstance(doc, dict) or doc.get("technology") != "pcm":
-            raise ConfigError(f"{path} is not a PCM preset (expected technology: pcm)")
-        return cls().with_overrides(**doc.get("params", {}))
-
-
-def field_names() -> tuple[str, ...]:
-    return config.field_names(PCMParams)
+#: the parameter names, in declaration order
+field_names = PCMParams.field_names
 
 
 #: Named presets. "default" is the published-law device described above.
@@ -274,10 +246,4 @@ PRESETS: dict[str, PCMParams] = {
 
 def load_preset(name_or_path: str) -> PCMParams:
     """A named preset, or a preset JSON file if the argument is a path."""
-    if name_or_path in PRESETS:
-        return PRESETS[name_or_path]
-    if name_or_path.endswith(".json") or Path(name_or_path).exists():
-        return PCMParams.load(name_or_path)
-    raise ConfigError(
-        f"unknown PCM preset {name_or_path!r}; use one of {', '.join(PRESETS)} or a JSON file path"
-    )
+    return params_base.load_preset(PCMParams, PRESETS, name_or_path)

@@ -27,7 +27,6 @@ The state is a dict: ``"meta"`` (JSON-able) plus one numpy array per name in
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,7 +34,7 @@ import numpy as np
 from xbarlab.errors import ConfigError
 
 if TYPE_CHECKING:
-    from xbarlab.emulator.pcm import PCMArray
+    from xbarlab.emulator.array_base import EventArray
 
 #: bump when the layout changes; a state of another version is refused
 FORMAT_VERSION = 1
@@ -51,19 +50,7 @@ _META_TYPES = {
 _IDENTITY = ("rows", "cols", "seed", "params", "periphery")
 
 
-def _identity(chip: PCMArray) -> dict[str, Any]:
-    """The chip's construction arguments, JSON-normalised (so saved and live compare)."""
-    ident = {
-        "rows": chip.rows,
-        "cols": chip.cols,
-        "seed": chip.seed,
-        "params": chip.params.to_dict(),
-        "periphery": chip.periphery.to_dict(),
-    }
-    return json.loads(json.dumps(ident))
-
-
-def get_state(chip: PCMArray, copy: bool = True) -> dict[str, Any]:
+def get_state(chip: EventArray, copy: bool = True) -> dict[str, Any]:
     """The chip's full state: ``{"meta": dict, <array name>: ndarray, ...}``.
 
     copy=False gives views of the live arrays, for a caller that serialises them at once
@@ -74,7 +61,7 @@ def get_state(chip: PCMArray, copy: bool = True) -> dict[str, Any]:
     bit_state, keys, position = chip._key.get_state()
     meta = {
         "format": FORMAT_VERSION,
-        **_identity(chip),
+        **chip._identity(),
         "time_s": chip.clock.now(),
         "t_last_pulse_s": chip._t_last_pulse,
         "event_capacity": int(chip._event_times.size),
@@ -89,7 +76,7 @@ def get_state(chip: PCMArray, copy: bool = True) -> dict[str, Any]:
     return state
 
 
-def check_compatible(chip: PCMArray, state: dict[str, Any]) -> None:
+def check_compatible(chip: EventArray, state: dict[str, Any]) -> None:
     """Raise ConfigError naming every difference if ``state`` cannot go into ``chip``."""
     meta = state.get("meta")
     if not isinstance(meta, dict):
@@ -100,7 +87,7 @@ def check_compatible(chip: PCMArray, state: dict[str, Any]) -> None:
             f"chip state format {version!r} is not supported; this version reads "
             f"format {FORMAT_VERSION}"
         )
-    live = _identity(chip)
+    live = chip._identity()
     diffs = [_difference(name, meta.get(name), live[name]) for name in _IDENTITY]
     diffs = [d for d in diffs if d]
     if diffs:
@@ -137,7 +124,7 @@ def _difference(name: str, saved: Any, live: Any) -> str:
     return f"{name}: saved {saved!r}, this chip {live!r}"
 
 
-def _check_arrays(chip: PCMArray, state: dict[str, Any], meta: dict[str, Any]) -> None:
+def _check_arrays(chip: EventArray, state: dict[str, Any], meta: dict[str, Any]) -> None:
     expected = {name: (a.dtype, a.shape) for name, a in chip.state_arrays().items()}
     n_events = np.shape(state.get("event_times"))[:1] or (-1,)
     expected["event_times"] = (np.dtype(np.float64), n_events)
@@ -163,7 +150,7 @@ def _check_arrays(chip: PCMArray, state: dict[str, Any], meta: dict[str, Any]) -
         )
 
 
-def set_state(chip: PCMArray, state: dict[str, Any]) -> None:
+def set_state(chip: EventArray, state: dict[str, Any]) -> None:
     """Restore a state from :func:`get_state`; on any mismatch nothing changes.
 
     Everything is checked first (ConfigError naming the difference), then copied in.

@@ -9,18 +9,17 @@ in A), so presets carry over between array sizes and device technologies.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 
-from xbarlab import config
-from xbarlab.config import with_changes
+from xbarlab.emulator.params_base import ModelParams, require
 from xbarlab.errors import ConfigError
 
 
 @dataclass(frozen=True)
-class PeripheralParams:
+class PeripheralParams(ModelParams):
     """DAC, ADC and wiring of one emulated array.
 
     Attributes
@@ -67,6 +66,8 @@ class PeripheralParams:
         HERMES core of seed 004 needs about 130 ns per MVM).
     """
 
+    _what = "peripheral parameter"
+
     dac_bits: int = 7
     dac_range: float = 0.2
     dac_stochastic: bool = False
@@ -88,14 +89,9 @@ class PeripheralParams:
                 raise ConfigError(
                     f"PeripheralParams.{name} must be an integer in 0..24, got {bits!r}"
                 )
-        for name in ("dac_range", "adc_bound"):
-            value = getattr(self, name)
-            if not value > 0:
-                raise ConfigError(f"PeripheralParams.{name} must be > 0, got {value!r}")
-        for name in ("input_noise", "out_noise", "gain_std", "offset_std", "r_wire", "t_mvm"):
-            value = getattr(self, name)
-            if not (np.isfinite(value) and value >= 0):
-                raise ConfigError(f"PeripheralParams.{name} must be >= 0, got {value!r}")
+        require(self, ("dac_range", "adc_bound"), lambda v: v > 0, "> 0")
+        nonnegative = ("input_noise", "out_noise", "gain_std", "offset_std", "r_wire", "t_mvm")
+        require(self, nonnegative, lambda v: np.isfinite(v) and v >= 0, ">= 0")
 
     @cached_property
     def dac_levels(self) -> int:
@@ -116,16 +112,9 @@ class PeripheralParams:
         of the default 9-bit ADC, for an ideal ADC: the unit of offset_std)."""
         return self.adc_bound * self.unit_current(g_max) / (self.adc_codes or 256)
 
-    def with_overrides(self, **changes) -> PeripheralParams:
-        """A copy with some fields changed; unknown names raise ConfigError."""
-        return with_changes(self, "peripheral parameter", **changes)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def field_names() -> tuple[str, ...]:
-    return config.field_names(PeripheralParams)
+#: the parameter names, in declaration order
+field_names = PeripheralParams.field_names
 
 
 #: Named presets.

@@ -6,12 +6,13 @@ slow log-time relaxation after programming and stuck devices; see
 :mod:`xbarlab.emulator.rram_params` for the laws and their sources and
 :mod:`xbarlab.emulator.rram_kernels` for the compiled kernels.
 
-The array shares its skeleton with :class:`~xbarlab.emulator.pcm.PCMArray`: the
-same programming-event table (one time per pulse call), the same random streams
-(fabrication, operations and readout spawned from the seed), the same analog MVM
+The array shares its skeleton with :class:`~xbarlab.emulator.pcm.PCMArray`
+(:class:`~xbarlab.emulator.array_base.EventArray`): the same programming-event table
+(one time per pulse call), the same random streams (fabrication, operations and
+readout spawned from the seed), the same analog MVM
 (:func:`~xbarlab.emulator.mvm.analog_mvm` with the read noise as device noise) and
-the same state format (:mod:`xbarlab.emulator.pcm_state` reads the attributes both
-arrays have), so saving, restoring and the MVM periphery behave identically.
+the same state format (:mod:`xbarlab.emulator.pcm_state`), so saving, restoring and
+the MVM periphery behave identically.
 
 Devices arrive pristine (``RRAMParams.pristine``): unformed, at about 10 MOhm, deaf
 to SET and RESET pulses. A polarity +1 pulse at or above a device's own forming
@@ -29,23 +30,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from xbarlab.clock import VirtualClock
 from xbarlab.emulator import pcm_state
 from xbarlab.emulator import rram_kernels as K
-from xbarlab.emulator.mvm import ArrayMatrices
-from xbarlab.emulator.pcm import PCMArray, _kernel_array, _threads_for
-from xbarlab.emulator.peripherals import PRESETS as PERIPHERAL_PRESETS
-from xbarlab.emulator.peripherals import PeripheralParams
-from xbarlab.emulator.rng import KeyStream
+from xbarlab.emulator.array_base import EventArray, kernel_array, threads_for
 from xbarlab.emulator.rram_params import RRAMParams
 from xbarlab.errors import ConfigError
 
-#: cached MVM matrices are reused while the time since they were computed is below this
-#: fraction of the time since the last pulse (relaxation then changes G by far less than
-#: the read noise); the time since the last pulse counts as at least _MVM_CACHE_SETTLE s
-_MVM_CACHE_REL_AGE = 1e-4
+#: the MVM cache counts the time since the last pulse as at least this many s
+#: (relaxation then changes G by far less than the read noise while a cache lives)
 _MVM_CACHE_SETTLE = 1e-6
-_EVENTS_MIN = 4096
 
 
 def _consts(p: RRAMParams) -> np.ndarray:
@@ -60,60 +53,26 @@ def _consts(p: RRAMParams) -> np.ndarray:
     return c
 
 
-class RRAMArray:
+class RRAMArray(EventArray):
     """A rows x cols 1T1R RRAM array.
 
-    Parameters
-    ----------
-    rows, cols : int
-        Array shape.
-    params : RRAMParams, optional
-        Device physics (the "default" preset when omitted).
-    seed : int
-        Seed of everything random in this chip instance.
-    clock : VirtualClock, optional
-        Shared virtual clock; a new one starting at 0 s by default.
-    periphery : PeripheralParams, optional
-        DAC, ADC, mismatch and wiring; the "default" preset when omitted.
+    ``RRAMArray(rows, cols, params=None, seed=0, clock=None, periphery=None)``: the
+    parameters of :class:`~xbarlab.emulator.array_base.ArrayBase`, ``params`` an
+    :class:`~xbarlab.emulator.rram_params.RRAMParams` (the "default" preset when omitted).
     """
 
     technology = "rram"
+    params_type = RRAMParams
+    params: RRAMParams
 
-    def __init__(
-        self,
-        rows: int,
-        cols: int,
-        params: RRAMParams | None = None,
-        seed: int = 0,
-        clock: VirtualClock | None = None,
-        periphery: PeripheralParams | None = None,
-    ):
-        self.rows, self.cols = int(rows), int(cols)
-        self.params = params or RRAMParams()
-        self.periphery = periphery or PERIPHERAL_PRESETS["default"]
-        self.seed = int(seed)
-        self.clock = clock or VirtualClock()
+    def _build(self) -> None:
         self._c = _consts(self.params)
         self.compliance = float(self.params.forming_compliance)
         fab_seq, ops_seq, periph_seq = np.random.SeedSequence(self.seed).spawn(3)
-        self._key = KeyStream(np.random.Generator(np.random.PCG64(ops_seq)))
-        self._all = np.empty(0, dtype=np.intp)
-        self._event_times = np.zeros(_EVENTS_MIN, dtype=np.float64)
-        self._n_events = 0
-        self._fabricate(np.random.Generator(np.random.PCG64(fab_seq)))
-        self._init_readout(np.random.Generator(np.random.PCG64(periph_seq)))
+        self._start(fab_seq, ops_seq, periph_seq, self.params.g_max)
 
-    # shared with PCMArray: these read only attributes both arrays have
-    size = PCMArray.size
-    shape = PCMArray.shape
-    mvm_shape = PCMArray.mvm_shape
-    t_prog = PCMArray.t_prog
-    _init_readout = PCMArray._init_readout
-    _new_event = PCMArray._new_event
-    _compact_events = PCMArray._compact_events
-    _selected = PCMArray._selected
-    state_bytes = PCMArray.state_bytes
-    mvm = PCMArray.mvm
+    #: shortest time since the last pulse (s) the MVM cache rule counts
+    _settle_s = _MVM_CACHE_SETTLE
 
     def _fabricate(self, rng: np.random.Generator) -> None:
         """Draw device-to-device variation and defects; at t = 0 (programming event 0)
@@ -229,7 +188,7 @@ class RRAMArray:
         log_t = self._table(self.clock.now())
         out = np.empty(n, dtype=np.float32)
         state = (self.g_prog, self.event, self.relax, self.g_lo, self.g_hi, self.flags, log_t)
-        with _threads_for(n):
+        with threads_for(n):
             K.read_kernel(idx, n, self._key(), np.float32(self.params.read_noise), *state, out)
         self.clock.advance(self.params.t_array_read)
         return out
@@ -240,7 +199,7 @@ class RRAMArray:
         g = np.empty(self.size, dtype=np.float32)
         s = np.empty(self.size, dtype=np.float32)
         state = (self.g_prog, self.event, self.relax, self.g_lo, self.g_hi, self.flags, log_t)
-        with _threads_for(self.size):
+        with threads_for(self.size):
             K.mean_sigma_kernel(np.float32(self.params.read_noise), *state, g, s)
         return g.reshape(self.shape), s.reshape(self.shape)
 
@@ -264,18 +223,16 @@ class RRAMArray:
             return
         if polarity not in (1, -1):
             raise ConfigError(f"polarity must be +1 or -1, got {polarity!r}")
-        amplitude = _kernel_array(amplitude, np.float64).ravel()
-        width = _kernel_array(width, np.float64).ravel()
+        amplitude = kernel_array(amplitude, np.float64).ravel()
+        width = kernel_array(width, np.float64).ravel()
         drive = self.params.drive(polarity, amplitude, width)
         drive = np.ascontiguousarray(drive, dtype=np.float32).ravel()
         t_start = self.clock.now()
         duration = count * (float(width.max()) + self.params.t_pulse_gap)
-        ev = self._new_event(t_start + duration)
+        ev = self._begin_pulse(t_start, duration, t_start + duration)
         log_t = self._table(t_start)
-        self._version += 1
-        self._t_last_pulse = t_start + duration
         state = (self.g_prog, self.event, self.relax, self.g_lo, self.g_hi, self.sens)
-        with _threads_for(n * count):
+        with threads_for(n * count):
             K.pulse_kernel(
                 idx, n, int(polarity), drive, int(count), ev, log_t, self._c, self._key(),
                 *state, self.flags, self.formed, self.pulse_count,
@@ -287,34 +244,6 @@ class RRAMArray:
                     self.g_hi, self.flags, self.formed, self.v_form, self.i_short,
                 )  # fmt: skip
         self.clock.advance(duration)
-
-    def _array_matrices(self, transpose: bool) -> ArrayMatrices:
-        """Effective conductance and noise variance, recomputed when stale."""
-        direction = transpose and self.periphery.r_wire > 0  # IR drop depends on direction
-        now = self.clock.now()
-        hit = self._mvm_cache.get(direction)
-        if hit is not None:
-            version, t_cached, mats = hit
-            settled = max(t_cached - self._t_last_pulse, _MVM_CACHE_SETTLE)
-            if version == self._version and now - t_cached <= _MVM_CACHE_REL_AGE * settled:
-                return mats
-        mats = self._compute_matrices(direction)
-        self._mvm_cache[direction] = (self._version, now, mats)
-        return mats
-
-    def _compute_matrices(self, transpose: bool) -> ArrayMatrices:
-        p = self.periphery
-        g, sigma = self.conductance()
-        if p.r_wire > 0:
-            from xbarlab.emulator.irdrop import effective_conductance
-
-            g = effective_conductance(g, p.r_wire, transpose=transpose).astype(np.float32)
-        var = sigma * sigma if p.device_noise else None
-        if p.differential:
-            g = g[:, 0::2] - g[:, 1::2]
-            var = None if var is None else var[:, 0::2] + var[:, 1::2]
-        var = None if var is None else np.ascontiguousarray(var)
-        return ArrayMatrices(np.ascontiguousarray(g), var)
 
 
 def _check_compliance(current) -> float:

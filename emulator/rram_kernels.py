@@ -23,7 +23,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from xbarlab.emulator.pcm_kernels import _device
+from xbarlab.emulator.device_kernels import device, pairs_per_device, pulse_normal
 from xbarlab.emulator.rng import normal_pair
 
 STUCK_ON = np.uint8(1)
@@ -53,11 +53,6 @@ def time_table(event_times: np.ndarray, now: float, t0: float) -> np.ndarray:
     return np.log10(1.0 + dt / t0).astype(np.float32)
 
 
-def pairs_per_device(count: int) -> int:
-    """Normal pairs each device draws in a pulse call: count + 1 normals, rounded up."""
-    return (count + 2) // 2
-
-
 @njit(cache=True, inline="always")
 def _relaxed(i, g_prog, event, relax, g_lo, g_hi, flags, log_t):
     g = g_prog[i] + relax[i] * log_t[event[i]]
@@ -66,17 +61,25 @@ def _relaxed(i, g_prog, event, relax, g_lo, g_hi, flags, log_t):
     return min(max(g, g_lo[i]), g_hi[i])
 
 
+@njit(cache=True, inline="always")
+def _slope(g, lo, span, z, c):
+    """Relaxation slope (S per unit L) of a device just programmed to ``g`` in its window
+    [lo, lo + span]: relax_rate (g_eq - g) + relax_std span z, g_eq = lo + relax_eq span."""
+    g_eq = lo + c[C_RELAX_EQ] * span
+    return c[C_RELAX_RATE] * (g_eq - g) + c[C_RELAX_STD] * span * z
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def read_kernel(idx, n, key, noise, g_prog, event, relax, g_lo, g_hi, flags, log_t, out):
     """out[k] = G (1 + noise z) for selected device k; z from normal pair k // 2."""
     for c in prange((n + 1) // 2):
         z0, z1 = normal_pair(key, c)
         k = 2 * c
-        i = _device(idx, k)
+        i = device(idx, k)
         g = _relaxed(i, g_prog, event, relax, g_lo, g_hi, flags, log_t)
         out[k] = g + g * noise * z0
         if k + 1 < n:
-            i = _device(idx, k + 1)
+            i = device(idx, k + 1)
             g = _relaxed(i, g_prog, event, relax, g_lo, g_hi, flags, log_t)
             out[k + 1] = g + g * noise * z1
 
@@ -131,9 +134,9 @@ def pulse_kernel(
     step = c[C_SET_STEP] if up else c[C_RESET_STEP]
     gamma = c[C_SET_GAMMA] if up else c[C_RESET_GAMMA]
     linear = gamma == 1.0
-    m = (count + 2) // 2
+    m = pairs_per_device(count)
     for k in prange(n):
-        i = _device(idx, k)
+        i = device(idx, k)
         pulse_count[i] += count
         if flags[i] & IGNORES_PULSES or not formed[i]:
             continue
@@ -149,11 +152,7 @@ def pulse_kernel(
         base = k * m
         z_relax, z_next = normal_pair(key, base)
         for p in range(count):
-            j = p + 1
-            if j % 2 == 0:
-                z, z_next = normal_pair(key, base + j // 2)
-            else:
-                z = z_next
+            z, z_next = pulse_normal(key, base, p, z_next)
             room = (_ONE - x) if up else x
             if not linear:
                 room = room**gamma
@@ -163,8 +162,7 @@ def pulse_kernel(
         g = np.float32(lo + x * span)
         g_prog[i] = g
         event[i] = ev
-        g_eq = lo + c[C_RELAX_EQ] * span
-        relax[i] = c[C_RELAX_RATE] * (g_eq - g) + c[C_RELAX_STD] * span * z_relax
+        relax[i] = _slope(g, lo, span, z_relax, c)
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -205,7 +203,7 @@ def form_kernel(
     g_formed = compliance / c[C_FORM_V_C]
     done = 0
     for k in prange(n):
-        i = _device(idx, k)
+        i = device(idx, k)
         if formed[i] or flags[i] & STUCK_OFF:
             continue
         stress = width[k * sw] * count / c[C_FORM_WIDTH_REF]
@@ -223,8 +221,7 @@ def form_kernel(
             g = np.float32(g_formed * math.exp(c[C_FORM_SPREAD] * z0))
             lo, span = g_lo[i], g_hi[i] - g_lo[i]
             g_prog[i] = g
-            g_eq = lo + c[C_RELAX_EQ] * span
-            relax[i] = c[C_RELAX_RATE] * (g_eq - g) + c[C_RELAX_STD] * span * z1
+            relax[i] = _slope(g, lo, span, z1, c)
             flags[i] |= UNBOUND
         done += 1
     return done

@@ -28,15 +28,13 @@ compliance current exceeds its own i_short_i, at g_short for good (over-formed s
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass, fields
 
 import numpy as np
 
-from xbarlab import config
-from xbarlab.config import with_changes
+from xbarlab.emulator import params_base
+from xbarlab.emulator.params_base import DeviceParams, require
 from xbarlab.errors import ConfigError
 
 #: switching fraction per pulse of the recommended full RESET pulse
@@ -46,7 +44,7 @@ SET_RANGE_TOP_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
-class RRAMParams:
+class RRAMParams(DeviceParams):
     """Device physics of one emulated RRAM array.
 
     Window and device-to-device variation
@@ -186,6 +184,9 @@ class RRAMParams:
         Virtual time in s between pulses of a train. 1 us, assumed.
     """
 
+    technology = "rram"
+    _what = "RRAM parameter"
+
     g_max: float = 20e-6
     g_min: float = 2e-6
     g_max_spread: float = 0.05
@@ -242,12 +243,9 @@ class RRAMParams:
             "g_pristine", "v_form", "form_width_ref", "forming_compliance", "form_v_c",
             "i_short", "g_short",
         )  # fmt: skip
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"RRAMParams.{name} must be > 0, got {getattr(self, name)!r}")
-        for name in ("stuck_on_fraction", "stuck_off_fraction", "relax_eq", "init_state"):
-            if not getattr(self, name) <= 1:
-                raise ConfigError(f"RRAMParams.{name} must be in [0, 1], got {getattr(self, name)}")
+        require(self, positive, lambda v: v > 0, "> 0")
+        fractions = ("stuck_on_fraction", "stuck_off_fraction", "relax_eq", "init_state")
+        require(self, fractions, lambda v: v <= 1, "in [0, 1]")  # >= 0 checked above
         if self.stuck_on_fraction + self.stuck_off_fraction > 1:
             raise ConfigError("stuck_on_fraction + stuck_off_fraction must be <= 1")
         if not self.g_min < self.g_max:
@@ -293,34 +291,9 @@ class RRAMParams:
             return self.v_set_th, self.v_set_ref
         return self.v_reset_th, self.v_reset_ref
 
-    # -- presets -----------------------------------------------------------------------
-    def with_overrides(self, **changes) -> RRAMParams:
-        """A copy with some fields changed; unknown names raise ConfigError."""
-        return with_changes(self, "RRAM parameter", **changes)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def save(self, path: str | Path) -> None:
-        """Write the parameters as a JSON preset file."""
-        Path(path).write_text(json.dumps({"technology": "rram", "params": asdict(self)}, indent=2))
-
-    @classmethod
-    def load(cls, path: str | Path) -> RRAMParams:
-        """Read a JSON preset file written by :meth:`save` (missing fields keep defaults)."""
-        try:
-            doc = json.loads(Path(path).read_text())
-        except OSError as exc:
-            raise ConfigError(f"cannot read RRAM preset {path}: {exc.strerror}") from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"RRAM preset {path} is not valid JSON: {exc}") from None
-        if not isinstance(doc, dict) or doc.get("technology") != "rram":
-            raise ConfigError(f"{path} is not an RRAM preset (expected technology: rram)")
-        return cls().with_overrides(**doc.get("params", {}))
-
-
-def field_names() -> tuple[str, ...]:
-    return config.field_names(RRAMParams)
+#: the parameter names, in declaration order
+field_names = RRAMParams.field_names
 
 
 #: Named presets. "default" is the device described above.
@@ -345,10 +318,4 @@ PRESETS: dict[str, RRAMParams] = {
 
 def load_preset(name_or_path: str) -> RRAMParams:
     """A named preset, or a preset JSON file if the argument is a path."""
-    if name_or_path in PRESETS:
-        return PRESETS[name_or_path]
-    if name_or_path.endswith(".json") or Path(name_or_path).exists():
-        return RRAMParams.load(name_or_path)
-    raise ConfigError(
-        f"unknown RRAM preset {name_or_path!r}; use one of {', '.join(PRESETS)} or a JSON file path"
-    )
+    return params_base.load_preset(RRAMParams, PRESETS, name_or_path)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from xbarlab.emulator import PCMArray, PCMParams
-from xbarlab.emulator.pcm import _EVENTS_MIN
+from xbarlab.emulator.array_base import EVENTS_MIN as _EVENTS_MIN
 from xbarlab.emulator.peripherals import PRESETS
 from xbarlab.errors import ConfigError
 
