@@ -182,6 +182,36 @@ def test_bad_emulator_specs_are_refused_with_a_useful_message(spec, error, words
         open_crossbar(spec)
 
 
+@pytest.mark.parametrize("tech", ["pcm", "rram", "mram"])
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ("rows=4&colz=4", "unknown parameter.*colz for emulator:{tech}; valid: rows, cols"),
+        ("rows=0", "rows = 0 is outside 1..16384"),
+        ("rows=16384&cols=16384", "device limit"),
+        ("seed=-1", "seed = -1 is outside"),
+        ("rows=4&dac_range=big", "dac_range must be a number"),
+        ("rows=4&adc_bits=x", "adc_bits must be an integer"),
+    ],
+)
+def test_every_emulated_technology_checks_its_spec_the_same_way(tech, query, words):
+    with pytest.raises(SpecError, match=words.format(tech=tech)):
+        open_crossbar(f"emulator:{tech}?{query}")
+
+
+@pytest.mark.parametrize(
+    ("tech", "field", "value"),
+    [("pcm", "g_max", 2e-5), ("rram", "g_max", 2e-5), ("mram", "tmr", 0.7)],
+)
+def test_every_emulated_technology_takes_shape_seed_and_overrides(tech, field, value):
+    spec = f"emulator:{tech}?rows=3&cols=5&seed=7&{field}={value}&adc_bits=6"
+    with open_crossbar(spec) as xbar:
+        assert xbar.info.shape == (3, 5) and xbar.info.backend == spec
+        assert xbar.info.details["seed"] == 7
+        assert xbar.info.details["model"][field] == value
+        assert xbar.info.details["periphery"]["adc_bits"] == 6
+
+
 def test_same_seed_same_chip_and_same_reads():
     with open_crossbar(SPEC) as a, open_crossbar(SPEC) as b:
         for name, arr in a.chip.state_arrays().items():
