@@ -170,8 +170,13 @@ class ArrayBase:
     def _mvm_key(self) -> np.uint64:
         raise NotImplementedError
 
+    # -- saved state: the meta entries every array's state starts with -----------------
     def _identity(self) -> dict[str, Any]:
-        """The chip's construction arguments, JSON-normalised (so saved and live compare)."""
+        """The chip's construction arguments, JSON-normalised (so saved and live compare).
+
+        Fabrication draws and readout mismatch come only from these, so a saved state
+        holds none of them and fits only a chip of the same identity.
+        """
         ident = {
             "rows": self.rows,
             "cols": self.cols,
@@ -181,16 +186,62 @@ class ArrayBase:
         }
         return json.loads(json.dumps(ident))
 
+    def _state_meta(self, version: int) -> dict[str, Any]:
+        """The first entries of a saved state's meta: format ``version``, the identity
+        and the clock time in s."""
+        return {"format": version, **self._identity(), "time_s": self.clock.now()}
+
+    def _checked_meta(self, state: Any, version: int, what: str) -> dict[str, Any]:
+        """The meta dict of ``state`` (``what`` names it in errors, e.g. "chip state")
+        after checking that it is of format ``version`` and saved from a chip of this
+        identity; ConfigError naming every difference otherwise."""
+        meta = state.get("meta") if isinstance(state, dict) else None
+        if not isinstance(meta, dict):
+            raise ConfigError(f"{what} has no 'meta' dict; it was not made by get_state")
+        if meta.get("format") != version:
+            raise ConfigError(
+                f"{what} format {meta.get('format')!r} is not supported; this version reads "
+                f"format {version}"
+            )
+        live = self._identity()
+        diffs = [_difference(name, meta.get(name), value) for name, value in live.items()]
+        diffs = [d for d in diffs if d]
+        if diffs:
+            raise ConfigError(
+                f"{what} does not fit this chip: " + "; ".join(diffs) + ". Open the chip "
+                "with the spec the state was saved from."
+            )
+        return meta
+
+
+def _difference(name: str, saved: Any, live: Any) -> str:
+    """'' when equal, else what differs (field by field for parameter dicts)."""
+    if saved == live:
+        return ""
+    if isinstance(saved, dict) and isinstance(live, dict):
+        fields = sorted(set(saved) | set(live))
+        parts = [
+            f"{k} {saved.get(k)!r} != {live.get(k)!r}"
+            for k in fields
+            if saved.get(k) != live.get(k)
+        ]
+        return f"{name}: saved vs this chip: " + ", ".join(parts)
+    return f"{name}: saved {saved!r}, this chip {live!r}"
+
 
 class EventArray(ArrayBase):
     """An array of gradual analog devices whose conductance depends on the time since
     their programming event (PCM, RRAM).
 
-    A subclass sets its kernel constants, then calls :meth:`_start` with its spawned
-    seed sequences; it provides ``_fabricate(rng)``, ``state_arrays()``,
-    ``conductance()``, ``_refresh_relax_z()`` and ``_settle_s`` (the shortest time in s
-    since the last pulse the MVM cache rule counts).
+    A subclass names its per-device state arrays in ``state_names``; its ``_build``
+    sets its kernel constants, then calls :meth:`_start` with its spawned seed
+    sequences; it provides ``_fabricate(rng)``, ``conductance()``,
+    ``_refresh_relax_z()`` and ``_settle_s`` (the shortest time in s since the last
+    pulse the MVM cache rule counts).
     """
+
+    #: the per-device state arrays (attribute names), in saved-state order
+    state_names: tuple[str, ...] = ()
 
     def _start(self, fab_seq, ops_seq, periph_seq, g_ref: float) -> None:
         """Key stream and empty event table, then fabrication and readout (in that order:
@@ -241,6 +292,11 @@ class EventArray(ArrayBase):
         return ev
 
     # -- state ------------------------------------------------------------------------
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Every per-device state array by name (views, not copies): the attributes named
+        in the subclass's ``state_names``, in that order (the saved-state layout)."""
+        return {name: getattr(self, name) for name in self.state_names}
+
     def state_bytes(self) -> int:
         """Bytes of per-device state held by this array (the event table excluded)."""
         return sum(a.nbytes for a in self.state_arrays().values())

@@ -185,32 +185,12 @@ class MRAMArray(ArrayBase):
 
         Fabrication draws are rederived from (seed, shape, params), which must match.
         """
-        meta = {
-            "format": STATE_FORMAT,
-            **self._identity(),
-            "time_s": self.clock.now(),
-            "rng": self._rng.bit_generator.state,
-        }
+        meta = {**self._state_meta(STATE_FORMAT), "rng": self._rng.bit_generator.state}
         return {"meta": meta, "state": self.state.copy() if copy else self.state}
 
     def set_state(self, state: dict) -> None:
         """Restore a :meth:`get_state` copy; ConfigError (chip untouched) on a mismatch."""
-        meta = state.get("meta") if isinstance(state, dict) else None
-        if not isinstance(meta, dict):
-            raise ConfigError("MRAM chip state has no 'meta' dict; it was not made by get_state")
-        if meta.get("format") != STATE_FORMAT:
-            raise ConfigError(
-                f"MRAM chip state format {meta.get('format')!r} is not supported; this "
-                f"version reads format {STATE_FORMAT}"
-            )
-        live = self._identity()
-        diffs = [k for k in live if meta.get(k) != live[k]]
-        if diffs:
-            raise ConfigError(
-                "MRAM chip state does not fit this chip: "
-                + ", ".join(f"{k} saved {meta.get(k)!r}, this chip {live[k]!r}" for k in diffs)
-                + ". Open the chip with the spec the state was saved from."
-            )
+        meta = self._checked_meta(state, STATE_FORMAT, "MRAM chip state")
         bits = state.get("state")
         if not isinstance(bits, np.ndarray) or bits.dtype != np.uint8 or bits.shape != (self.size,):
             raise ConfigError(f"MRAM chip state array 'state' must be uint8 ({self.size},)")

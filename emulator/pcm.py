@@ -51,6 +51,10 @@ class PCMArray(EventArray):
 
     params_type = PCMParams
     params: PCMParams
+    state_names = (
+        "g_prog", "event", "nu", "q_s", "g_sat", "sens",
+        "flags", "cycles_left", "pulse_count",
+    )  # fmt: skip
 
     def _build(self) -> None:
         self._c = _consts(self.params)
@@ -137,20 +141,6 @@ class PCMArray(EventArray):
             K.relax_z_kernel(self.event, keys, self._relax_z)
 
     # -- state ------------------------------------------------------------------------
-    def state_arrays(self) -> dict[str, np.ndarray]:
-        """Every per-device state array by name (views, not copies)."""
-        return {
-            "g_prog": self.g_prog,
-            "event": self.event,
-            "nu": self.nu,
-            "q_s": self.q_s,
-            "g_sat": self.g_sat,
-            "sens": self.sens,
-            "flags": self.flags,
-            "cycles_left": self.cycles_left,
-            "pulse_count": self.pulse_count,
-        }
-
     @property
     def stuck(self) -> np.ndarray:
         """Boolean (rows, cols) map of devices stuck at SET or RESET (ground truth)."""

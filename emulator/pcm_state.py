@@ -1,4 +1,8 @@
-"""Saving and restoring the full state of an emulated PCM array.
+"""Saving and restoring the full state of an emulated PCM (or RRAM) array.
+
+The layout serves every :class:`~xbarlab.emulator.array_base.EventArray` (PCM and
+RRAM, 38 bytes per RRAM device); its meta starts as every array's does
+(``ArrayBase._state_meta``, checked by ``ArrayBase._checked_meta``).
 
 A real chip keeps its state physically between sessions; an emulated one keeps it
 here, so a resumed campaign continues on the same chip. The state is everything
@@ -46,8 +50,6 @@ _META_TYPES = {
     "key_next": (int,),
     "rng": (dict,),
 }
-#: what must agree between the saved chip and the one restored into
-_IDENTITY = ("rows", "cols", "seed", "params", "periphery")
 
 
 def get_state(chip: EventArray, copy: bool = True) -> dict[str, Any]:
@@ -60,9 +62,7 @@ def get_state(chip: EventArray, copy: bool = True) -> dict[str, Any]:
     chip._mvm_cache.clear()
     bit_state, keys, position = chip._key.get_state()
     meta = {
-        "format": FORMAT_VERSION,
-        **chip._identity(),
-        "time_s": chip.clock.now(),
+        **chip._state_meta(FORMAT_VERSION),
         "t_last_pulse_s": chip._t_last_pulse,
         "event_capacity": int(chip._event_times.size),
         "rng": bit_state,
@@ -78,23 +78,7 @@ def get_state(chip: EventArray, copy: bool = True) -> dict[str, Any]:
 
 def check_compatible(chip: EventArray, state: dict[str, Any]) -> None:
     """Raise ConfigError naming every difference if ``state`` cannot go into ``chip``."""
-    meta = state.get("meta")
-    if not isinstance(meta, dict):
-        raise ConfigError("chip state has no 'meta' dict; it was not made by get_state")
-    version = meta.get("format")
-    if version != FORMAT_VERSION:
-        raise ConfigError(
-            f"chip state format {version!r} is not supported; this version reads "
-            f"format {FORMAT_VERSION}"
-        )
-    live = chip._identity()
-    diffs = [_difference(name, meta.get(name), live[name]) for name in _IDENTITY]
-    diffs = [d for d in diffs if d]
-    if diffs:
-        raise ConfigError(
-            "chip state does not fit this chip: " + "; ".join(diffs) + ". Open the chip "
-            "with the spec the state was saved from."
-        )
+    meta = chip._checked_meta(state, FORMAT_VERSION, "chip state")
     _check_meta_types(meta)
     _check_arrays(chip, state, meta)
 
@@ -107,21 +91,6 @@ def _check_meta_types(meta: dict[str, Any]) -> None:
                 f"chip state meta {name!r} must be {' or '.join(k.__name__ for k in kinds)}, "
                 f"got {value!r}"
             )
-
-
-def _difference(name: str, saved: Any, live: Any) -> str:
-    """'' when equal, else what differs (field by field for parameter dicts)."""
-    if saved == live:
-        return ""
-    if isinstance(saved, dict) and isinstance(live, dict):
-        fields = sorted(set(saved) | set(live))
-        parts = [
-            f"{k} {saved.get(k)!r} != {live.get(k)!r}"
-            for k in fields
-            if saved.get(k) != live.get(k)
-        ]
-        return f"{name}: saved vs this chip: " + ", ".join(parts)
-    return f"{name}: saved {saved!r}, this chip {live!r}"
 
 
 def _check_arrays(chip: EventArray, state: dict[str, Any], meta: dict[str, Any]) -> None:

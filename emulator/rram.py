@@ -64,6 +64,10 @@ class RRAMArray(EventArray):
     technology = "rram"
     params_type = RRAMParams
     params: RRAMParams
+    state_names = (
+        "g_prog", "event", "relax", "g_lo", "g_hi", "sens", "flags", "formed",
+        "pulse_count", "v_form", "i_short",
+    )  # fmt: skip
 
     def _build(self) -> None:
         self._c = _consts(self.params)
@@ -112,22 +116,6 @@ class RRAMArray(EventArray):
         self._n_pristine = int(n - np.count_nonzero(self.formed))
 
     # -- state ------------------------------------------------------------------------
-    def state_arrays(self) -> dict[str, np.ndarray]:
-        """Every per-device state array by name (views, not copies)."""
-        return {
-            "g_prog": self.g_prog,
-            "event": self.event,
-            "relax": self.relax,
-            "g_lo": self.g_lo,
-            "g_hi": self.g_hi,
-            "sens": self.sens,
-            "flags": self.flags,
-            "formed": self.formed,
-            "pulse_count": self.pulse_count,
-            "v_form": self.v_form,
-            "i_short": self.i_short,
-        }
-
     def get_state(self, copy: bool = True) -> dict:
         """The full chip state (devices, events, RNG, clock, compliance current), a copy
         unless copy=False; the layout of :func:`xbarlab.emulator.pcm_state.get_state`
