@@ -14,10 +14,10 @@ R_AP = R_P (1 + TMR) (antiparallel, logic 0, low conductance).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from xbarlab.emulator import params_base
-from xbarlab.emulator.params_base import DeviceParams, require
+from xbarlab.emulator.params_base import DeviceParams, require, strict_number
 from xbarlab.errors import ConfigError
 
 #: logic operations of the sense amplifier (two rows of a column sensed at once)
@@ -121,12 +121,9 @@ class MRAMParams(DeviceParams):
     t_pulse_gap: float = 1e-9
 
     def __post_init__(self):
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ConfigError(f"MRAMParams.{f.name} must be a number, got {value!r}")
-            if not math.isfinite(value) or value < 0:
-                raise ConfigError(f"MRAMParams.{f.name} must be finite and >= 0, got {value!r}")
+        names = self.field_names()
+        require(self, names, strict_number, "a number")
+        require(self, names, lambda v: math.isfinite(v) and v >= 0, "finite and >= 0")
         positive = (
             "ra_product",
             "junction_area",

@@ -9,12 +9,14 @@ dataclasses with units and sources; the machinery around them is written once he
   ``to_dict`` and ``field_names``;
 - :class:`DeviceParams`: plus JSON preset files tagged with the device technology
   (``save``/``load``), and :func:`load_preset` for named presets or files;
-- :func:`require`: one validation rule over several fields, with the field named.
+- :func:`require`: one validation rule over several fields, with the field named
+  (:func:`finite_number` and :func:`strict_number` are common rules).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict
 from pathlib import Path
@@ -106,6 +108,16 @@ def require(params: Any, names: Iterable[str], ok: Callable[[Any], bool], requir
             raise ConfigError(
                 f"{type(params).__name__}.{name} must be {requirement}, got {value!r}"
             )
+
+
+def finite_number(value: Any) -> bool:
+    """True for a finite int or float (a bool counts: flag fields are 0 or 1)."""
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def strict_number(value: Any) -> bool:
+    """True for an int or float that is not a bool."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _article(label: str) -> str:

@@ -12,7 +12,7 @@ not fits; fit your own chip with the calibration tools.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from xbarlab.emulator import params_base
 from xbarlab.emulator.params_base import DeviceParams, require
@@ -173,10 +173,8 @@ class PCMParams(DeviceParams):
     t_pulse_gap: float = 1e-6
 
     def __post_init__(self):
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if not isinstance(value, int | float) or value != value:
-                raise ConfigError(f"PCMParams.{f.name} must be a number, got {value!r}")
+        names = self.field_names()
+        require(self, names, lambda v: isinstance(v, int | float) and v == v, "a number")
         positive = (
             "g_max",
             "g_min",

@@ -29,12 +29,12 @@ compliance current exceeds its own i_short_i, at g_short for good (over-formed s
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
 from xbarlab.emulator import params_base
-from xbarlab.emulator.params_base import DeviceParams, require
+from xbarlab.emulator.params_base import DeviceParams, finite_number, require
 from xbarlab.errors import ConfigError
 
 #: switching fraction per pulse of the recommended full RESET pulse
@@ -231,12 +231,9 @@ class RRAMParams(DeviceParams):
     t_pulse_gap: float = 1e-6
 
     def __post_init__(self):
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if not isinstance(value, int | float) or not math.isfinite(value):
-                raise ConfigError(f"RRAMParams.{f.name} must be a finite number, got {value!r}")
-            if value < 0:
-                raise ConfigError(f"RRAMParams.{f.name} must be >= 0, got {value!r}")
+        names = self.field_names()
+        require(self, names, finite_number, "a finite number")
+        require(self, names, lambda v: v >= 0, ">= 0")
         positive = (
             "g_max", "g_min", "set_step", "reset_step", "set_gamma", "reset_gamma",
             "v_set_ref", "v_reset_ref", "v_slope", "width_ref", "relax_t0",
