@@ -76,3 +76,20 @@ def small_pcm():
         yield xbar
     finally:
         xbar.close()
+
+
+@pytest.fixture(scope="session")
+def load_bench():
+    """Import a script of benchmarks/ by name (``load_bench("bench_mvm")``): the benchmarks
+    are scripts, not a package."""
+    import importlib.util
+    from pathlib import Path
+
+    def load(name: str):
+        path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_calibration.py"
-
 
 @pytest.fixture(scope="module")
-def result():
-    spec = importlib.util.spec_from_file_location("bench_calibration", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+def result(load_bench):
+    bench = load_bench("bench_calibration")
     return bench.main(["--seeds", "0", "--chips", "1", "--rows", "64"])
 
 

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_devices.py"
 
 
-def test_bench_devices_keys_and_imce():
-    spec = importlib.util.spec_from_file_location("bench_devices", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+def test_bench_devices_keys_and_imce(load_bench):
+    bench = load_bench("bench_devices")
     result = bench.main(["--seeds", "0", "--epochs", "2"])
     for key in ("fp_accuracy", "rram_mp_accuracy", "ternary_accuracy"):
         assert 0.5 < result[key] <= 1, key

@@ -1,24 +1,16 @@
 """bench_distributed prints one JSON object with the issue's keys (tiny run, no timing asserted)."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_distributed.py"
 KEYS = ("serial_s", "dask_local_s", "startup_s", "speedup", "identical")
 
 
-def load():
-    spec = importlib.util.spec_from_file_location("bench_distributed", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
-
-
-def test_tiny_run_prints_the_documented_keys_and_both_executors_agree(capsys):
-    result = load().main(["--tasks", "2", "--epochs", "1", "--hidden", "8", "--workers", "2"])
+def test_tiny_run_prints_the_documented_keys_and_both_executors_agree(load_bench, capsys):
+    result = load_bench("bench_distributed").main(
+        ["--tasks", "2", "--epochs", "1", "--hidden", "8", "--workers", "2"]
+    )
     assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(result))
     assert all(key in result for key in KEYS)
     assert result["identical"] is True and result["tasks"] == 2 and result["workers"] == 2
@@ -26,8 +18,8 @@ def test_tiny_run_prints_the_documented_keys_and_both_executors_agree(capsys):
     assert all(result[k] > 0 for k in ("serial_s", "dask_local_s", "startup_s", "task_s_min"))
 
 
-def test_records_that_differ_in_a_value_or_an_array_are_not_identical():
-    same = load().same_records
+def test_records_that_differ_in_a_value_or_an_array_are_not_identical(load_bench):
+    same = load_bench("bench_distributed").same_records
     a = {"t": [("epoch-0001", {"loss": 0.5, "epoch_s": 1.0, "w": np.zeros(3)})]}
     b = {"t": [("epoch-0001", {"loss": 0.5, "epoch_s": 2.0, "w": np.zeros(3)})]}
     assert same(a, b)  # wall times aside

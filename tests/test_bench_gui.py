@@ -1,16 +1,10 @@
 """bench_gui prints the keys the issue names, with the right types (no timing asserted)."""
 
-import importlib.util
 import json
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_gui.py"
 
 
-def test_small_run_prints_one_json_object_with_the_documented_keys(qapp, capsys):
-    spec = importlib.util.spec_from_file_location("bench_gui", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+def test_small_run_prints_one_json_object_with_the_documented_keys(load_bench, qapp, capsys):
+    bench = load_bench("bench_gui")
     result = bench.main(["--sizes", "16,24", "--repeats", "3"])
     assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(result))
     for key in ("fps_16", "fps_24", "max_ui_stall_ms"):

@@ -1,16 +1,10 @@
 """benchmarks/bench_hardware.py prints the keys its users read (small sizes, no timing asserted)."""
 
-import importlib.util
 import math
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_hardware.py"
 
 
-def test_bench_hardware_reports_the_documented_keys():
-    spec = importlib.util.spec_from_file_location("bench_hardware", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_bench_hardware_reports_the_documented_keys(load_bench):
+    module = load_bench("bench_hardware")
     report = module.run(size=8, batch=4, repeats=1, smu_reads=5)
     assert {"board_read_ratio", "board_mvm_ratio", "smu_reads_per_s"} <= set(report)
     assert (report["size"], report["batch"]) == (8, 4)

@@ -1,19 +1,13 @@
 """bench_programming_quality prints one JSON object with the keys issue 11 names (small run)."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_programming_quality.py"
-
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_programming_quality", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def bench(load_bench):
+    module = load_bench("bench_programming_quality")
     return module
 
 

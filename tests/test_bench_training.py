@@ -1,12 +1,9 @@
 """bench_training prints one JSON object with the issue's keys (tiny run, no timing asserted)."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_training.py"
 KEYS = (
     "fp_accuracy",
     "mp_accuracy",
@@ -17,10 +14,8 @@ KEYS = (
 )
 
 
-def test_tiny_run_prints_the_documented_keys_as_means_over_seeds(capsys):
-    spec = importlib.util.spec_from_file_location("bench_training", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+def test_tiny_run_prints_the_documented_keys_as_means_over_seeds(load_bench, capsys):
+    bench = load_bench("bench_training")
     result = bench.main(["--seeds", "0,1", "--epochs", "1", "--hidden", "8"])
     assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(result))
     assert [r["seed"] for r in result["per_seed"]] == [0, 1]
