@@ -9,6 +9,10 @@ keeping a copy:
 - normals of a pulse call of ``count`` pulses: selected device k owns the normal
   pairs ``k * pairs_per_device(count) + j // 2`` of the call's key, normal j = 0 for
   the newly programmed state and normal j = p + 1 for pulse p.
+
+The helpers are inlined into the kernels that use them, and numba's on-disk cache does
+not notice an edit here: after one, delete the cache files
+(``find . -name '*.nb[ic]' -delete``).
 """
 
 from __future__ import annotations
