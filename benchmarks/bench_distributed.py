@@ -18,7 +18,7 @@ fresh temporary run stores:
 Also: ``tasks``, ``workers``, ``task_s_min`` and ``task_s_mean`` (serial wall time in s of
 one task in the serial run: the issue asks for tasks of at least 2 s), and
 ``epochs``, ``hidden``. The JSON goes to stdout, progress to stderr. Run:
-``.venv/bin/python benchmarks/bench_distributed.py [--tasks 16] [--epochs 5]
+``.venv/bin/python benchmarks/bench_distributed.py [--tasks 16] [--epochs 15]
 [--hidden 64] [--workers N]``. On 2 cores the target is speedup >= 1.5.
 """
 
@@ -119,7 +119,7 @@ def same_records(a: dict, b: dict) -> bool:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=16, help="independent training tasks")
-    parser.add_argument("--epochs", type=int, default=5, help="training epochs per task")
+    parser.add_argument("--epochs", type=int, default=15, help="training epochs per task")
     parser.add_argument("--hidden", type=int, default=64, help="hidden layer width")
     parser.add_argument("--workers", type=int, default=None, help="Dask workers (default: cores)")
     args = parser.parse_args(argv)
