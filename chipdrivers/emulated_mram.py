@@ -80,13 +80,7 @@ def _chip_info(chip: MRAMArray, spec: str, limits: SafetyLimits) -> ChipInfo:
         reset_pulse=PulseShape(p.v_write, p.write_width, -1),
         set_amplitude_range=(lo, p.v_write),
         mvm_shape=chip.mvm_shape,
-        periphery={
-            "dac_range_V": chip.periphery.dac_range,
-            "dac_levels": chip.periphery.dac_levels,
-            "adc_full_scale_A": chip.periphery.adc_bound * chip.periphery.unit_current(p.g_p),
-            "adc_lsb_A": chip.periphery.adc_lsb(p.g_p) if chip.periphery.adc_codes else 0.0,
-            "output_noise_A": chip.periphery.out_noise * chip.periphery.unit_current(p.g_p),
-        },
+        periphery=chip.periphery.describe(p.g_p),
         backend=spec,
         details={
             "seed": chip.seed,

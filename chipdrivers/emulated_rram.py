@@ -105,7 +105,6 @@ def rram_chip_info(chip: RRAMArray, spec: str, limits: SafetyLimits) -> ChipInfo
     but a few reaches it); g_max is the nominal upper bound.
     """
     p, pp = chip.params, chip.periphery
-    unit = pp.unit_current(p.g_max)
     lo, hi = gradual_range(p, 1)
     reset_amp = p.amplitude_for(-1, FULL_RESET_FRACTION)
     for name, v in (("SET range top", hi), ("full RESET pulse", reset_amp)):
@@ -127,15 +126,7 @@ def rram_chip_info(chip: RRAMArray, spec: str, limits: SafetyLimits) -> ChipInfo
         reset_pulse=PulseShape(reset_amp, p.width_ref, -1),
         set_amplitude_range=(lo, hi),
         mvm_shape=chip.mvm_shape,
-        periphery={
-            "dac_range_V": pp.dac_range,
-            "dac_levels": pp.dac_levels,
-            "adc_full_scale_A": pp.adc_bound * unit if pp.adc_codes else None,
-            "adc_lsb_A": pp.adc_lsb(p.g_max) if pp.adc_codes else 0.0,
-            "output_noise_A": pp.out_noise * unit,
-            "gain_std": pp.gain_std,
-            "r_wire_ohm": pp.r_wire,
-        },
+        periphery=pp.describe(p.g_max),
         backend=spec,
         details={
             "seed": chip.seed,

@@ -46,7 +46,6 @@ def chip_description(chip: PCMArray, limits: SafetyLimits) -> dict:
     the device's physical floor).
     """
     p, pp = chip.params, chip.periphery
-    unit = pp.unit_current(p.g_max)
     return {
         "g_min": max(p.g_min, p.reset_g_mean + 2 * p.reset_g_std),
         "g_max": p.g_max,
@@ -57,15 +56,7 @@ def chip_description(chip: PCMArray, limits: SafetyLimits) -> dict:
             p.v_set_ref + 0.9 * (p.v_reset - p.v_set_ref),
         ),
         "adc_lsb": pp.adc_lsb(p.g_max) if pp.adc_codes else 0.0,
-        "periphery": {
-            "dac_range_V": pp.dac_range,
-            "dac_levels": pp.dac_levels,
-            "adc_full_scale_A": pp.adc_bound * unit if pp.adc_codes else None,
-            "adc_lsb_A": pp.adc_lsb(p.g_max) if pp.adc_codes else 0.0,
-            "output_noise_A": pp.out_noise * unit,
-            "gain_std": pp.gain_std,
-            "r_wire_ohm": pp.r_wire,
-        },
+        "periphery": pp.describe(p.g_max),
     }
 
 

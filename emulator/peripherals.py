@@ -112,6 +112,20 @@ class PeripheralParams(ModelParams):
         of the default 9-bit ADC, for an ideal ADC: the unit of offset_std)."""
         return self.adc_bound * self.unit_current(g_max) / (self.adc_codes or 256)
 
+    def describe(self, g_max: float) -> dict:
+        """The converters as ``ChipInfo.periphery`` reports them (SI keys), for an array
+        whose weight unit is g_max (S): no ADC gives adc_full_scale_A None and adc_lsb_A 0."""
+        unit = self.unit_current(g_max)
+        return {
+            "dac_range_V": self.dac_range,
+            "dac_levels": self.dac_levels,
+            "adc_full_scale_A": self.adc_bound * unit if self.adc_codes else None,
+            "adc_lsb_A": self.adc_lsb(g_max) if self.adc_codes else 0.0,
+            "output_noise_A": self.out_noise * unit,
+            "gain_std": self.gain_std,
+            "r_wire_ohm": self.r_wire,
+        }
+
 
 #: the parameter names, in declaration order
 field_names = PeripheralParams.field_names
