@@ -70,11 +70,6 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def nu_mean(p: PCMParams, g: float) -> float:
-    """The nu law's mean at conductance g (S)."""
-    return float(np.clip(p.nu_slope * np.log(g / p.g_max) + p.nu_offset, p.nu_min, p.nu_max))
-
-
 def fit_hidden(tmp: Path, rows: int) -> tuple[dict, Path, Path]:
     """Characterise and fit the hidden chip: (relative errors, hidden preset, fitted preset)."""
     hidden, fitted = tmp / "hidden.json", tmp / "fitted.json"
@@ -85,7 +80,7 @@ def fit_hidden(tmp: Path, rows: int) -> tuple[dict, Path, Path]:
             out = Campaign(CHARACTERIZE).run(Runner(store), xbar, backend=spec)
         p = fit_run(store, out.run_id).params
     p.save(fitted)
-    rel = {f"nu_mean_{g * 1e6:g}uS": nu_mean(p, g) / nu_mean(HIDDEN, g) - 1 for g in NU_LEVELS_S}
+    rel = {f"nu_mean_{g * 1e6:g}uS": p.nu_mean(g) / HIDDEN.nu_mean(g) - 1 for g in NU_LEVELS_S}
     rel["q_s_coeff"] = p.q_s_coeff / HIDDEN.q_s_coeff - 1
     rel["set_step"] = p.set_step / HIDDEN.set_step - 1
     return rel, hidden, fitted

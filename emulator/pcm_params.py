@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from xbarlab.emulator import params_base
 from xbarlab.emulator.params_base import DeviceParams, require
 from xbarlab.errors import ConfigError
@@ -210,6 +212,13 @@ class PCMParams(DeviceParams):
                 "need v_set_min < v_set_ref < v_reset, got "
                 f"{self.v_set_min:g} V, {self.v_set_ref:g} V, {self.v_reset:g} V"
             )
+
+    def nu_mean(self, g):
+        """The mean drift exponent at conductance g (S, scalar or array): the clamped law
+        clamp(nu_slope ln(G/g_max) + nu_offset, nu_min, nu_max)."""
+        return np.clip(
+            self.nu_slope * np.log(g / self.g_max) + self.nu_offset, self.nu_min, self.nu_max
+        )
 
 
 #: the parameter names, in declaration order

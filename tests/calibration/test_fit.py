@@ -14,27 +14,19 @@ from xbarlab.procedures.campaign import Campaign
 from xbarlab.procedures.runner import Runner
 from xbarlab.store import RunStore
 
-HIDDEN = PCMParams(
-    set_step=0.06,
-    nu_slope=-0.02,
-    nu_offset=0.03,
-    nu_min=0.03,
-    nu_max=0.12,
-    q_s_coeff=0.012,
-    stuck_set_fraction=0.01,
-    stuck_reset_fraction=0.02,
-)
 
-
-def nu_mean(p: PCMParams, g: float) -> float:
-    return float(np.clip(p.nu_slope * np.log(g / p.g_max) + p.nu_offset, p.nu_min, p.nu_max))
+@pytest.fixture(scope="module")
+def hidden(load_bench) -> PCMParams:
+    """The hidden chip of benchmarks/bench_calibration.py: non-default drift, noise,
+    SET step and stuck fractions."""
+    return load_bench("bench_calibration").HIDDEN
 
 
 @pytest.fixture(scope="module")
-def fitted(tmp_path_factory):
+def fitted(tmp_path_factory, hidden):
     """(fit result, store path, campaign id) of a 32x32 hidden chip."""
     tmp = tmp_path_factory.mktemp("fit")
-    HIDDEN.save(tmp / "hidden.json")
+    hidden.save(tmp / "hidden.json")
     spec = f"emulator:pcm?rows=32&cols=32&seed=5&preset={tmp / 'hidden.json'}"
     with RunStore(tmp / "runs.sqlite") as store:
         with open_crossbar(spec) as xbar:
@@ -44,18 +36,18 @@ def fitted(tmp_path_factory):
 
 
 @pytest.mark.parametrize("g", [2.5e-6, 8e-6, 20e-6])
-def test_recovered_nu_mean_is_within_10_percent_at_three_levels(fitted, g):
+def test_recovered_nu_mean_is_within_10_percent_at_three_levels(fitted, hidden, g):
     p = fitted[0].params
-    assert nu_mean(p, g) == pytest.approx(nu_mean(HIDDEN, g), rel=0.1)
+    assert p.nu_mean(g) == pytest.approx(hidden.nu_mean(g), rel=0.1)
 
 
-def test_recovered_read_noise_set_increment_and_stuck_fractions(fitted):
+def test_recovered_read_noise_set_increment_and_stuck_fractions(fitted, hidden):
     p = fitted[0].params
-    assert p.q_s_coeff == pytest.approx(HIDDEN.q_s_coeff, rel=0.1)
-    assert p.set_step == pytest.approx(HIDDEN.set_step, rel=0.1)
-    assert p.set_c2c == pytest.approx(HIDDEN.set_c2c, rel=0.1)
-    assert p.stuck_set_fraction == pytest.approx(HIDDEN.stuck_set_fraction, abs=0.01)
-    assert p.stuck_reset_fraction == pytest.approx(HIDDEN.stuck_reset_fraction, abs=0.01)
+    assert p.q_s_coeff == pytest.approx(hidden.q_s_coeff, rel=0.1)
+    assert p.set_step == pytest.approx(hidden.set_step, rel=0.1)
+    assert p.set_c2c == pytest.approx(hidden.set_c2c, rel=0.1)
+    assert p.stuck_set_fraction == pytest.approx(hidden.stuck_set_fraction, abs=0.01)
+    assert p.stuck_reset_fraction == pytest.approx(hidden.stuck_reset_fraction, abs=0.01)
     # not fitted: kept from the base (default) parameters
     assert p.endurance_median == PCMParams().endurance_median
 
