@@ -8,7 +8,7 @@ import pytest
 from xbarlab.chipdrivers import open_crossbar
 from xbarlab.events import EventBus, Record
 from xbarlab.gui.plots import PLOT_REGISTRY, make_live_plot, plot_for_run
-from xbarlab.gui.program_plots import LevelCapacityPlot, ProgramReportPlot
+from xbarlab.gui.program_plots import FormingPlot, LevelCapacityPlot, ProgramReportPlot
 from xbarlab.procedures.program_report import DEFECT_CODES
 from xbarlab.procedures.registry import PROCEDURES
 from xbarlab.procedures.runner import Runner
@@ -77,3 +77,30 @@ def test_report_plot_draws_the_stored_report(qtbot, runs):
     assert image.width() > 0 and image.height() > 0
     plot.clear()
     assert plot.report is None and not plot.graphics.ci.items
+
+
+def test_forming_view_shows_progress_histogram_and_status_map(qapp, tmp_path):
+    spec = "emulator:rram?rows=12&cols=10&seed=2"
+    bus = EventBus()
+    records: list[Record] = []
+    bus.subscribe(records.append, Record)
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        with open_crossbar(spec) as xbar:
+            out = Runner(store, bus).run(PROCEDURES["forming"].from_values({}), xbar, backend=spec)
+        assert out.status == "completed"
+        plot = make_live_plot("forming")
+        assert isinstance(plot, FormingPlot) and PLOT_REGISTRY["forming"] is FormingPlot
+        for rec in records:
+            plot.on_record(rec.step_id, rec.data)
+        ramps = [r for r in records if r.step_id.startswith("ramp-")]
+        assert plot.unformed.n == len(ramps) == out.summary["ramp_steps"]
+        np.testing.assert_allclose(plot.unformed.x, [r.data["v_V"] for r in ramps])
+        unformed = plot.unformed.y
+        assert unformed[0] == 120 and np.all(np.diff(unformed) <= 0)
+        assert plot.image.image.shape == (10, 12)  # (columns, rows)
+        for name in ("formed", "unformable", "shorted", "stuck_set"):
+            assert plot.counts[name] == out.summary[name]
+        _, counts = plot.hist.getData()
+        assert counts.sum() == out.summary["formed"] + out.summary["stuck_set"]
+        stored = plot_for_run(store, out.run_id)
+        assert isinstance(stored, FormingPlot) and stored.counts == plot.counts
