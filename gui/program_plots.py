@@ -22,7 +22,7 @@ from PyQt5 import QtCore
 
 from xbarlab.gui.plots import US_PER_S, LivePlot, Series, new_plot, register_plot
 from xbarlab.procedures.forming import STATUS_CODES
-from xbarlab.procedures.program_report import draw_report
+from xbarlab.procedures.program_report import draw_report, report_title
 
 #: histogram bins per level of the level-capacity read
 _BINS_PER_LEVEL = 12
@@ -175,7 +175,8 @@ class ProgramReportPlot(LivePlot):
         report["defect_map"] = np.asarray(data["defect_map"])
         report["pulses_hist"] = np.asarray(data["pulses_hist"])
         self.graphics.clear()
-        draw_report(self.graphics.ci, report, f"run {data.get('source_run', '')}")
+        title = report_title(data.get("source_run", ""), data.get("source_step", ""), report)
+        draw_report(self.graphics.ci, report, title)
         self.report = report
 
 

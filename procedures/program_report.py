@@ -15,6 +15,8 @@ The report (:func:`build_report`):
   at the read after programming, and the bit-error rate of a Gray-coded cell decoded
   with per-level references (:func:`~xbarlab.procedures.level_capacity.decode_levels`;
   discrete levels only);
+- ``comparison`` (with ``compare``): pulses and success of this and the other runs
+  side by side, e.g. ISPP against fixed-pulse verify on the same population;
 - ``defects``: a map (the programmed block's shape) with codes :data:`DEFECT_CODES`,
   classified from the run's data: stuck-at-SET (unresponsive, stayed above target after
   RESETs), stuck-at-RESET (unresponsive, did not rise), unformable and shorted (from
@@ -60,6 +62,9 @@ class ProgramReportParams:
     step: str = param("", help="step id of its programming record (default: the last one)")
     png: str = param(
         "", help="PNG to write (default: program-report-<run>.png beside the store; 'none': no PNG)"
+    )
+    compare: str = param(
+        "", help="other programming runs in the store, comma-separated: pulses and success compared"
     )
 
     def require_source(self) -> None:
@@ -177,6 +182,45 @@ def build_report(data: dict) -> dict:
     }
 
 
+def compare_runs(store_path: str, run_ids: list[str]) -> list[dict]:
+    """Pulses and success of programming runs side by side (e.g. ISPP against fixed-pulse
+    verify on the same population): one row per run with its procedure, algorithm,
+    devices, mean and median pulses per converged device, and success."""
+    from xbarlab.store import RunStore
+
+    rows = []
+    for run_id in run_ids:
+        full, step, data = load_programming_record(store_path, run_id)
+        with RunStore(Path(store_path)) as store:
+            info = store.run(full)
+        report = build_report(data)
+        rows.append(
+            {
+                "run": full,
+                "procedure": info.procedure,
+                "algorithm": info.parameters.get("algorithm"),
+                "devices": report["devices"],
+                "mean_pulses": report["mean_pulses"],
+                "median_pulses": report["median_pulses"],
+                "success": report["success"],
+            }
+        )
+    return rows
+
+
+def report_title(run_id: str, step: str, report: dict) -> str:
+    """The report's heading: the run and step, and the comparison when there is one."""
+    title = f"run {run_id}, step {step}"
+    rows = report.get("comparison") or []
+    if rows:
+        title += "<br>" + "; ".join(
+            f"{r['algorithm'] or r['procedure']}: {r['mean_pulses']:.1f} pulses, "
+            f"{100 * r['success']:.1f} % success"
+            for r in rows
+        )
+    return title
+
+
 def report_json(report: dict) -> dict:
     """The report without its arrays, plus the histogram as a list: JSON-ready."""
     out = {k: v for k, v in report.items() if k not in ("defect_map", "pulses_hist")}
@@ -270,6 +314,10 @@ def write_png(report: dict, path: str | Path, title: str = "") -> Path:
     return path
 
 
+def _ids(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
 class ProgramReport(Procedure):
     name = "program-report"
     Parameters = ProgramReportParams
@@ -287,6 +335,8 @@ class ProgramReport(Procedure):
             return
         self.params.require_source()
         load_programming_record(self.params.store, self.params.run, self.params.step)
+        for other in _ids(self.params.compare):
+            load_programming_record(self.params.store, other)
 
     def n_steps(self, info: ChipInfo) -> int:
         return 1
@@ -298,10 +348,13 @@ class ProgramReport(Procedure):
             p.require_source()
             run_id, step, data = load_programming_record(p.store, p.run, p.step)
             report = build_report(data)
+            others = _ids(p.compare)
+            if others:
+                report["comparison"] = compare_runs(p.store, [run_id, *others])
             png = ""
             if p.png.lower() != "none":
                 png = p.png or str(Path(p.store).parent / f"program-report-{run_id}.png")
-                write_png(report, png, f"run {run_id}, step {step}")
+                write_png(report, png, report_title(run_id, step, report))
             return {
                 "source_run": run_id,
                 "source_step": step,

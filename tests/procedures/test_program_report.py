@@ -105,3 +105,36 @@ def test_defaults_pass_the_form_check_and_the_run_asks_for_the_source(store, xba
     proc.check(xbar.info)  # the GUI form with its defaults is valid
     with pytest.raises(ConfigError, match="parameter run: give the id"):
         Runner(store).run(proc, xbar, backend="emulator")
+
+
+def test_compare_puts_ispp_and_fixed_pulse_side_by_side(store, tmp_path):
+    spec = "emulator:pcm?rows=16&cols=16&seed=2"
+    ids = {}
+    for algorithm in ("ispp", "fixed-pulse"):
+        values = {"algorithm": algorithm, "pattern": "levels", "n_levels": 4}
+        with open_crossbar(spec) as xbar:
+            proc = registry.get("program-array").from_values(values)
+            out = Runner(store).run(proc, xbar, backend=spec)
+        ids[algorithm] = out.run_id
+    values = {
+        "run": ids["ispp"],
+        "compare": ids["fixed-pulse"],
+        "store": str(store.path),
+        "png": str(tmp_path / "cmp.png"),
+    }
+    with open_crossbar(spec) as xbar:
+        proc = registry.get("program-report").from_values(values)
+        rep = Runner(store).run(proc, xbar, backend=spec)
+    rows = rep.summary["comparison"]
+    assert [r["algorithm"] for r in rows] == ["ispp", "fixed-pulse"]
+    assert [r["run"] for r in rows] == [ids["ispp"], ids["fixed-pulse"]]
+    for r, algorithm in zip(rows, ("ispp", "fixed-pulse"), strict=True):
+        prog = store.record(ids[algorithm], "program")
+        ok = prog["converged"] & ~prog["unresponsive"]
+        assert r["mean_pulses"] == pytest.approx(prog["pulses"][ok].mean())
+        assert r["success"] == pytest.approx(ok.mean())
+    assert rows[0]["mean_pulses"] == rep.summary["mean_pulses"]
+    assert (tmp_path / "cmp.png").stat().st_size > 10_000
+    values["compare"] = "nosuchrun"
+    with open_crossbar(spec) as xbar, pytest.raises(ConfigError):
+        registry.get("program-report").from_values(values).check(xbar.info)
