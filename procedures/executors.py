@@ -441,13 +441,26 @@ def check_executor(text: str | None) -> tuple[str, str | None]:
         return "local", None
     scheme, sep, address = text.partition(":")
     if scheme == "dask":
-        if sep and not address.strip():
+        address = address.strip()
+        if sep and not address:
             raise ConfigError("--executor dask: needs an address, e.g. dask:tcp://10.0.0.5:8786")
-        return "dask", address.strip() or None
+        if address and not _is_scheduler_address(address):
+            raise ConfigError(
+                f"--executor dask:{address}: a scheduler address is PROTOCOL://HOST:PORT, "
+                "e.g. dask:tcp://10.0.0.5:8786"
+            )
+        return "dask", address or None
     raise ConfigError(
         f"unknown executor {text!r}; use local, dask (a cluster on this machine) or "
         "dask:tcp://HOST:PORT (a running Dask scheduler)"
     )
+
+
+def _is_scheduler_address(address: str) -> bool:
+    """PROTOCOL://HOST:PORT with a numeric port (what a Dask client can connect to)."""
+    protocol, sep, location = address.partition("://")
+    host, colon, port = location.rpartition(":")
+    return bool(protocol and sep and host and colon and port.isdigit())
 
 
 def make_executor(text: str | None) -> LocalExecutor | DaskExecutor:

@@ -11,7 +11,13 @@ from xbarlab.chipdrivers import open_crossbar
 from xbarlab.errors import ConfigError
 from xbarlab.events import EventBus, Progress
 from xbarlab.procedures.campaign import Campaign, resume, with_spec_params
-from xbarlab.procedures.executors import LocalExecutor, Task, failed_result, run_task
+from xbarlab.procedures.executors import (
+    LocalExecutor,
+    Task,
+    check_executor,
+    failed_result,
+    run_task,
+)
 from xbarlab.procedures.runner import RunControl, Runner
 from xbarlab.training.runs import MODES
 
@@ -245,3 +251,24 @@ def test_abort_between_task_results_stops_the_step_and_resume_finishes_it(store)
     assert final.status == "completed" and len(flaky.ran) == 3
     assert [k["label"] for k in final.summary["children"]][-1] == "conductance-map"
     assert len(final.summary["children"]) == 5
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("foo", "unknown executor 'foo'"),
+        ("dask:", "needs an address"),
+        ("dask:notanaddress", "PROTOCOL://HOST:PORT"),
+        ("dask:tcp://host", "PROTOCOL://HOST:PORT"),
+        ("dask:tcp://host:port", "PROTOCOL://HOST:PORT"),
+    ],
+)
+def test_bad_executor_texts_are_refused_before_anything_starts(text, words):
+    with pytest.raises(ConfigError, match=words):
+        check_executor(text)
+
+
+def test_executor_texts_parse():
+    assert check_executor(None) == ("local", None)
+    assert check_executor("dask") == ("dask", None)
+    assert check_executor(" dask:tcp://10.0.0.5:8786 ") == ("dask", "tcp://10.0.0.5:8786")
