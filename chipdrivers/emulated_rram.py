@@ -35,21 +35,10 @@ from xbarlab.chipdrivers.emulated import (
 )
 from xbarlab.chipdrivers.factory import Spec
 from xbarlab.emulator import rram_params
+from xbarlab.emulator.board_firmware import rram_description, rram_limits
 from xbarlab.emulator.rram import RRAMArray
-from xbarlab.emulator.rram_params import FULL_RESET_FRACTION, SET_RANGE_TOP_FRACTION
-from xbarlab.errors import ConfigError, SafetyError, SpecError
+from xbarlab.errors import ConfigError, SafetyError
 from xbarlab.limits import SafetyLimits
-
-#: lowest gradual pulse height as a fraction of the way from threshold to reference
-_RANGE_BOTTOM = 0.1
-#: pulse-height limit in V of the emulated RRAM chip: forming ramps of pristine 1T1R
-#: HfOx cells end at 4 V (the issue's lab script; forming voltages of 2.5-3.5 V)
-MAX_VOLTAGE = 4.0
-
-
-def rram_limits() -> SafetyLimits:
-    """The emulated RRAM chip's default limits: the generic ones with a 4 V pulse limit."""
-    return SafetyLimits(max_voltage=MAX_VOLTAGE)
 
 
 class EmulatedRRAMCrossbar(EmulatedCrossbar):
@@ -90,50 +79,34 @@ class EmulatedRRAMCrossbar(EmulatedCrossbar):
         self.chip.set_compliance(value)
 
 
-def gradual_range(p: rram_params.RRAMParams, polarity: int) -> tuple[float, float]:
-    """(lowest, highest) pulse height in V over which pulses of ``polarity`` act
-    gradually: a tenth of the way from threshold to reference, up to the height of
-    nominal switching fraction SET_RANGE_TOP_FRACTION."""
-    th, ref = (p.v_set_th, p.v_set_ref) if polarity > 0 else (p.v_reset_th, p.v_reset_ref)
-    return (th + _RANGE_BOTTOM * (ref - th), p.amplitude_for(polarity, SET_RANGE_TOP_FRACTION))
-
-
 def rram_chip_info(chip: RRAMArray, spec: str, limits: SafetyLimits) -> ChipInfo:
-    """The chip's ChipInfo: window, recommended pulses (SET +1, RESET -1) and converters.
-
-    g_min is two device-to-device spreads above the nominal lower bound (every device
-    but a few reaches it); g_max is the nominal upper bound.
+    """The chip's ChipInfo: window, recommended pulses (SET +1, RESET -1) and converters,
+    as the emulated board reports them (:func:`~xbarlab.emulator.board_firmware.rram_description`).
     """
-    p, pp = chip.params, chip.periphery
-    lo, hi = gradual_range(p, 1)
-    reset_amp = p.amplitude_for(-1, FULL_RESET_FRACTION)
-    for name, v in (("SET range top", hi), ("full RESET pulse", reset_amp)):
-        if v > limits.max_voltage:
-            raise SpecError(
-                f"the RRAM model's {name} needs {v:.3g} V, above the {limits.max_voltage:g} V "
-                "voltage limit; lower the thresholds (v_set_th, v_reset_th) or v_slope"
-            )
+    p, d = chip.params, rram_description(chip, limits)
+    (set_v, set_w), (reset_v, reset_w) = d["set_pulse"], d["reset_pulse"]
+    reset_gradual_v, reset_gradual_w = d["gradual_reset_pulse"]
     return ChipInfo(
         rows=chip.rows,
         cols=chip.cols,
         technology="rram",
-        g_min=min(p.g_min * (1 + 2 * p.g_min_spread), 0.5 * p.g_max),
-        g_max=p.g_max,
+        g_min=d["g_min"],
+        g_max=d["g_max"],
         limits=limits,
-        capabilities=analog_capabilities(pp),
+        capabilities=analog_capabilities(chip.periphery),
         v_read=_READ_VOLTAGE,
-        set_pulse=PulseShape(p.v_set_ref, p.width_ref, 1),
-        reset_pulse=PulseShape(reset_amp, p.width_ref, -1),
-        set_amplitude_range=(lo, hi),
+        set_pulse=PulseShape(set_v, set_w, 1),
+        reset_pulse=PulseShape(reset_v, reset_w, d["reset_polarity"]),
+        set_amplitude_range=d["set_amplitude_range"],
         mvm_shape=chip.mvm_shape,
-        periphery=pp.describe(p.g_max),
+        periphery=d["periphery"],
         backend=spec,
         details={
             "seed": chip.seed,
             "model": p.to_dict(),
-            "periphery": pp.to_dict(),
-            "reset_amplitude_range": list(gradual_range(p, -1)),
-            "gradual_reset_pulse": {"amplitude_V": p.v_reset_ref, "width_s": p.width_ref},
+            "periphery": chip.periphery.to_dict(),
+            "reset_amplitude_range": list(d["reset_amplitude_range"]),
+            "gradual_reset_pulse": {"amplitude_V": reset_gradual_v, "width_s": reset_gradual_w},
             "forming": {
                 "pristine": bool(p.pristine),
                 "settable_compliance": True,

@@ -1,8 +1,10 @@
 """Firmware of the emulated test board: protocol frames in, reply frames out.
 
 The emulated board answers the xbarlab board protocol (xbarlab.board_protocol,
-docs/board-protocol.md) on top of an emulated :class:`~xbarlab.emulator.PCMArray`,
-as a real FPGA/MCU board would on top of its DACs and ADCs:
+docs/board-protocol.md) on top of an emulated :class:`~xbarlab.emulator.PCMArray`
+(unipolar: the pulse polarity is ignored) or :class:`~xbarlab.emulator.rram.RRAMArray`
+(bipolar: polarity +1 SETs, -1 RESETs), as a real FPGA/MCU board would on top of its
+DACs and ADCs:
 
 - it enforces its own safety limits: a request beyond them gets an ERROR
   (SAFETY_LIMIT) reply and nothing acts;
@@ -25,7 +27,8 @@ import numpy as np
 
 from xbarlab import board_protocol as bp
 from xbarlab.emulator.pcm import PCMArray
-from xbarlab.errors import ConfigError, SafetyError
+from xbarlab.emulator.rram_params import FULL_RESET_FRACTION, SET_RANGE_TOP_FRACTION, RRAMParams
+from xbarlab.errors import ConfigError, SafetyError, SpecError
 from xbarlab.limits import SafetyLimits
 
 FIRMWARE_VERSION = "xbarlab-emulated-1.0"
@@ -35,10 +38,38 @@ CACHE_SIZE = 8
 READ_ADC_BITS = 15
 #: longest TIME sleep the board accepts in one request, s (one year)
 MAX_SLEEP_S = 3.2e7
+#: technologies the board serves (``chip.params.technology``)
+TECHNOLOGIES = ("pcm", "rram")
+#: RRAM: lowest gradual pulse height as a fraction of the way from threshold to reference
+_RANGE_BOTTOM = 0.1
+#: pulse-height limit in V of an emulated RRAM chip: forming ramps of pristine 1T1R
+#: HfOx cells end at 4 V (forming voltages of 2.5-3.5 V)
+RRAM_MAX_VOLTAGE = 4.0
 
 
-def chip_description(chip: PCMArray, limits: SafetyLimits) -> dict:
-    """Window, recommended pulses and converters of an emulated chip, SI units.
+def rram_limits() -> SafetyLimits:
+    """The emulated RRAM chip's default limits: the generic ones with a 4 V pulse limit."""
+    return SafetyLimits(max_voltage=RRAM_MAX_VOLTAGE)
+
+
+def chip_description(chip, limits: SafetyLimits) -> dict:
+    """Window, recommended pulses and converters of an emulated PCM or RRAM chip, SI units.
+
+    Keys: technology, unipolar, g_min, g_max (S), set_pulse, reset_pulse ((V, s)),
+    reset_polarity (+1 or -1), set_amplitude_range (V), adc_lsb (A), periphery (dict);
+    an RRAM chip adds reset_amplitude_range (V) and gradual_reset_pulse ((V, s)).
+    ConfigError for a chip of another technology.
+    """
+    tech = chip.params.technology
+    if tech == "pcm":
+        return pcm_description(chip, limits)
+    if tech == "rram":
+        return rram_description(chip, limits)
+    raise ConfigError(f"the emulated board serves {' and '.join(TECHNOLOGIES)} chips, not {tech!r}")
+
+
+def pcm_description(chip: PCMArray, limits: SafetyLimits) -> dict:
+    """:func:`chip_description` of a PCM chip (unipolar: RESET is a taller pulse).
 
     The recommended SET pulses sit 10% inside the model's thresholds, the RESET
     pulse halfway between the melting threshold and the voltage limit; the lowest
@@ -47,6 +78,9 @@ def chip_description(chip: PCMArray, limits: SafetyLimits) -> dict:
     """
     p, pp = chip.params, chip.periphery
     return {
+        "technology": "pcm",
+        "unipolar": True,
+        "reset_polarity": 1,
         "g_min": max(p.g_min, p.reset_g_mean + 2 * p.reset_g_std),
         "g_max": p.g_max,
         "set_pulse": (p.v_set_ref, p.width_ref),
@@ -60,13 +94,65 @@ def chip_description(chip: PCMArray, limits: SafetyLimits) -> dict:
     }
 
 
+def gradual_range(p: RRAMParams, polarity: int) -> tuple[float, float]:
+    """(lowest, highest) RRAM pulse height in V over which pulses of ``polarity`` act
+    gradually: a tenth of the way from threshold to reference, up to the height of
+    nominal switching fraction SET_RANGE_TOP_FRACTION."""
+    th, ref = (p.v_set_th, p.v_set_ref) if polarity > 0 else (p.v_reset_th, p.v_reset_ref)
+    return (th + _RANGE_BOTTOM * (ref - th), p.amplitude_for(polarity, SET_RANGE_TOP_FRACTION))
+
+
+def rram_description(chip, limits: SafetyLimits) -> dict:
+    """:func:`chip_description` of a bipolar RRAM chip (SET +1, RESET -1).
+
+    g_min is two device-to-device spreads above the nominal lower bound (every device
+    but a few reaches it); g_max is the nominal upper bound. The SET pulse is the
+    reference gradual SET; the RESET pulse a strong one that takes a device to near its
+    lower bound (switching fraction FULL_RESET_FRACTION). SpecError if the SET range or
+    that RESET pulse needs more than ``limits.max_voltage``.
+    """
+    p, pp = chip.params, chip.periphery
+    lo, hi = gradual_range(p, 1)
+    reset_amp = p.amplitude_for(-1, FULL_RESET_FRACTION)
+    for name, v in (("SET range top", hi), ("full RESET pulse", reset_amp)):
+        if v > limits.max_voltage:
+            raise SpecError(
+                f"the RRAM model's {name} needs {v:.3g} V, above the {limits.max_voltage:g} V "
+                "voltage limit; lower the thresholds (v_set_th, v_reset_th) or v_slope"
+            )
+    return {
+        "technology": "rram",
+        "unipolar": False,
+        "reset_polarity": -1,
+        "g_min": min(p.g_min * (1 + 2 * p.g_min_spread), 0.5 * p.g_max),
+        "g_max": p.g_max,
+        "set_pulse": (p.v_set_ref, p.width_ref),
+        "reset_pulse": (reset_amp, p.width_ref),
+        "set_amplitude_range": (lo, hi),
+        "reset_amplitude_range": gradual_range(p, -1),
+        "gradual_reset_pulse": (p.v_reset_ref, p.width_ref),
+        "adc_lsb": pp.adc_lsb(p.g_max) if pp.adc_codes else 0.0,
+        "periphery": pp.describe(p.g_max),
+    }
+
+
+def apply_pulse(chip, idx, amplitude, width, count: int = 1, polarity: int = 1) -> None:
+    """Pulse an emulated chip: polarity goes to a bipolar (RRAM) chip, a unipolar (PCM)
+    chip switches on amplitude and width alone."""
+    if chip.params.technology == "pcm":
+        chip.pulse(idx, amplitude, width, count)
+    else:
+        chip.pulse(idx, amplitude, width, count, polarity=polarity)
+
+
 class BoardFirmware:
     """Request frames in, reply frame bytes out, over one emulated chip.
 
     Parameters
     ----------
-    chip : PCMArray
-        The emulated array behind the board (its clock is the board clock).
+    chip : PCMArray or RRAMArray
+        The emulated array behind the board (its clock is the board clock). A PCM
+        board is unipolar; an RRAM board passes each PULSE's polarity to the chip.
     limits : SafetyLimits, optional
         The board's own limits, enforced on every request and reported by HELLO.
     board_id : str
@@ -83,7 +169,7 @@ class BoardFirmware:
 
     def __init__(
         self,
-        chip: PCMArray,
+        chip,
         limits: SafetyLimits | None = None,
         board_id: str = "xbarlab-emulated-board",
         *,
@@ -107,8 +193,10 @@ class BoardFirmware:
 
     def _hello(self, board_id: str) -> bp.HelloReply:
         chip, d = self.chip, self._desc
-        caps = {"read", "pulse", "mvm", "mvm_transpose", "per_device_pulses", "unipolar"}
+        caps = {"read", "pulse", "mvm", "mvm_transpose", "per_device_pulses"}
         caps |= {"virtual_time", "raw_adc", "program"}
+        if d["unipolar"]:
+            caps.add("unipolar")
         if chip.periphery.differential:
             caps.add("differential_columns")
         return bp.HelloReply(
@@ -117,7 +205,7 @@ class BoardFirmware:
             rows=chip.rows,
             cols=chip.cols,
             mvm_shape=chip.mvm_shape,
-            technology="pcm",
+            technology=d["technology"],
             capabilities=frozenset(caps),
             limits=self.limits,
             g_min=d["g_min"],
@@ -194,7 +282,7 @@ class BoardFirmware:
         self.limits.check_pulse(req.amplitude, req.width, req.count)
         t0 = self.chip.clock.now()
         if n:
-            self.chip.pulse(flat, req.amplitude, req.width, req.count)
+            apply_pulse(self.chip, flat, req.amplitude, req.width, req.count, req.polarity)
         return bp.PulseReply(n, self.chip.clock.now() - t0)
 
     def _mvm(self, req: bp.MvmRequest) -> bp.MvmReply:
@@ -249,7 +337,7 @@ class BoardFirmware:
 
 
 def write_verify(
-    chip: PCMArray,
+    chip,
     idx: np.ndarray,
     targets: np.ndarray,
     tolerance: float,
@@ -258,6 +346,9 @@ def write_verify(
 ) -> bp.ProgramReply:
     """The board's write-verify loop: read the unfinished devices, RESET those above
     target + tolerance, SET those below with an amplitude proportional to the error.
+
+    A unipolar (PCM) chip gets the full RESET pulse; a bipolar (RRAM) chip a gradual
+    polarity -1 pulse whose height inside ``reset_amplitude_range`` grows with the error.
 
     One read and at most two pulse calls per round, vectorised over the devices.
     """
@@ -281,10 +372,16 @@ def write_verify(
         converged[active[np.abs(err) <= tolerance]] = True
         high, low = active[err < -tolerance], active[err > tolerance]
         if high.size:
-            chip.pulse(idx[high], np.array([reset_amplitude]), np.array([reset_width]))
+            if desc["unipolar"]:
+                amplitude = np.array([reset_amplitude])
+            else:
+                r_lo, r_hi = desc["reset_amplitude_range"]
+                amplitude = r_lo + (r_hi - r_lo) * np.clip(-err[err < -tolerance] / span, 0, 1)
+            pol = desc["reset_polarity"]
+            apply_pulse(chip, idx[high], amplitude, np.array([reset_width]), polarity=pol)
         if low.size:
             gain = np.clip(err[err > tolerance] / span, 0.0, 1.0)
-            chip.pulse(idx[low], lo + (hi - lo) * gain, np.array([set_width]))
+            apply_pulse(chip, idx[low], lo + (hi - lo) * gain, np.array([set_width]))
         pulses[high] += 1
         pulses[low] += 1
     return bp.ProgramReply(converged, pulses, g_final, rounds)
