@@ -345,10 +345,12 @@ def write_verify(
     desc: dict,
 ) -> bp.ProgramReply:
     """The board's write-verify loop: read the unfinished devices, RESET those above
-    target + tolerance, SET those below with an amplitude proportional to the error.
+    target + tolerance, SET those below with an amplitude that grows with the error.
 
-    A unipolar (PCM) chip gets the full RESET pulse; a bipolar (RRAM) chip a gradual
-    polarity -1 pulse whose height inside ``reset_amplitude_range`` grows with the error.
+    A unipolar (PCM) chip gets the full RESET pulse and SET heights proportional to
+    the error inside ``set_amplitude_range``. A bipolar (RRAM) chip gets gradual pulses
+    of both polarities whose heights aim at a share of the error
+    (:func:`bipolar_amplitudes`).
 
     One read and at most two pulse calls per round, vectorised over the devices.
     """
@@ -356,10 +358,9 @@ def write_verify(
     converged = np.zeros(n, dtype=bool)
     pulses = np.zeros(n, dtype=np.uint32)
     g_final = np.zeros(n, dtype=np.float32)
-    lo, hi = desc["set_amplitude_range"]
-    set_width = desc["set_pulse"][1]
-    span = desc["g_max"] - desc["g_min"]
-    reset_amplitude, reset_width = desc["reset_pulse"]
+    set_width, reset_width = desc["set_pulse"][1], desc["reset_pulse"][1]
+    unipolar = desc["unipolar"]
+    amplitudes = _pcm_amplitudes if unipolar else bipolar_amplitudes(chip.params, desc)
     rounds = 0
     while rounds < max_iterations:
         active = np.flatnonzero(~converged)
@@ -370,18 +371,53 @@ def write_verify(
         g_final[active] = g
         err = targets[active] - g
         converged[active[np.abs(err) <= tolerance]] = True
-        high, low = active[err < -tolerance], active[err > tolerance]
+        up, down = err > tolerance, err < -tolerance
+        high, low = active[down], active[up]
         if high.size:
-            if desc["unipolar"]:
-                amplitude = np.array([reset_amplitude])
-            else:
-                r_lo, r_hi = desc["reset_amplitude_range"]
-                amplitude = r_lo + (r_hi - r_lo) * np.clip(-err[err < -tolerance] / span, 0, 1)
+            amplitude = amplitudes(-1, err[down], g[down], desc)
             pol = desc["reset_polarity"]
             apply_pulse(chip, idx[high], amplitude, np.array([reset_width]), polarity=pol)
         if low.size:
-            gain = np.clip(err[err > tolerance] / span, 0.0, 1.0)
-            apply_pulse(chip, idx[low], lo + (hi - lo) * gain, np.array([set_width]))
+            amplitude = amplitudes(1, err[up], g[up], desc)
+            apply_pulse(chip, idx[low], amplitude, np.array([set_width]))
         pulses[high] += 1
         pulses[low] += 1
     return bp.ProgramReply(converged, pulses, g_final, rounds)
+
+
+def _pcm_amplitudes(polarity: int, err: np.ndarray, g: np.ndarray, desc: dict) -> np.ndarray:
+    """PCM pulse heights in V: the full RESET pulse; SET proportional to the error."""
+    if polarity < 0:
+        return np.array([desc["reset_pulse"][0]])
+    lo, hi = desc["set_amplitude_range"]
+    return lo + (hi - lo) * np.clip(err / (desc["g_max"] - desc["g_min"]), 0.0, 1.0)
+
+
+#: nominal switching fractions of the board's RRAM pulse-height table (per pulse)
+_FRACTIONS = np.geomspace(1e-4, SET_RANGE_TOP_FRACTION, 48)
+#: share of a device's error the board's RRAM write-verify aims at per pulse (below 1:
+#: cycle-to-cycle noise of tens of percent would make full steps overshoot)
+_AIM = 0.5
+
+
+def bipolar_amplitudes(p: RRAMParams, desc: dict):
+    """The RRAM board's pulse-height chooser ``(polarity, err, g, desc) -> heights in V``.
+
+    A device at ``g`` (S) with error ``err`` (S) gets the height whose nominal switching
+    fraction (the model's ``amplitude_for``, tabulated once and interpolated in log
+    fraction) moves it by _AIM of the error out of its room to the bound it moves
+    toward (g_max - g for SET, g - model g_min for RESET), clipped into the gradual
+    range of that polarity (``set_amplitude_range``, ``reset_amplitude_range``).
+    """
+    log_f = np.log(_FRACTIONS)
+    tables = {pol: np.array([p.amplitude_for(pol, f) for f in _FRACTIONS]) for pol in (1, -1)}
+    ranges = {1: desc["set_amplitude_range"], -1: desc["reset_amplitude_range"]}
+
+    def choose(polarity: int, err: np.ndarray, g: np.ndarray, desc: dict) -> np.ndarray:
+        room = desc["g_max"] - g if polarity > 0 else g - p.g_min
+        frac = _AIM * np.abs(err) / np.maximum(room, 1e-3 * desc["g_max"])
+        frac = np.clip(frac, _FRACTIONS[0], _FRACTIONS[-1])
+        amplitude = np.interp(np.log(frac), log_f, tables[polarity])
+        return np.clip(amplitude, *ranges[polarity])
+
+    return choose

@@ -14,6 +14,7 @@ from xbarlab import board_protocol as bp
 from xbarlab.emulator.board_firmware import BoardFirmware
 from xbarlab.emulator.faults import FaultPlan
 from xbarlab.emulator.pcm import PCMArray
+from xbarlab.emulator.rram import RRAMArray
 from xbarlab.emulator.tcp_server import LoopbackServer
 from xbarlab.emulator.warmup import warm_up
 from xbarlab.limits import SafetyLimits
@@ -61,8 +62,8 @@ class EmulatedBoard:
 
     Parameters
     ----------
-    chip : PCMArray
-        The emulated array on the board.
+    chip : PCMArray or RRAMArray
+        The emulated array on the board (an RRAM board passes pulse polarity on).
     limits : SafetyLimits, optional
         The board's own safety limits (HELLO reports them; requests beyond are refused).
     faults : FaultPlan, optional
@@ -76,7 +77,7 @@ class EmulatedBoard:
 
     def __init__(
         self,
-        chip: PCMArray,
+        chip: PCMArray | RRAMArray,
         *,
         limits: SafetyLimits | None = None,
         faults: FaultPlan | None = None,

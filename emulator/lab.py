@@ -1,6 +1,8 @@
 """The emulated lab: one emulated chip behind an emulated test board and an emulated bench.
 
-:class:`EmulatedLab` builds one :class:`~xbarlab.emulator.PCMArray` and serves it on
+:class:`EmulatedLab` builds one emulated chip, a :class:`~xbarlab.emulator.PCMArray`
+(``technology="pcm"``, unipolar) or an :class:`~xbarlab.emulator.RRAMArray`
+(``technology="rram"``, bipolar: polarity +1 SET, -1 RESET), and serves it on
 loopback TCP, guarded by one lock:
 
 - the test board speaks the board protocol (``socket://127.0.0.1:PORT`` for pyserial's
@@ -28,8 +30,8 @@ import threading
 
 import yaml
 
-from xbarlab.emulator import PCMArray, load_preset
-from xbarlab.emulator.board_firmware import chip_description
+from xbarlab.emulator import PCMArray, RRAMArray, pcm_params, peripherals, rram_params
+from xbarlab.emulator.board_firmware import chip_description, rram_limits
 from xbarlab.emulator.board_server import EmulatedBoard
 from xbarlab.emulator.faults import FaultPlan
 from xbarlab.emulator.peripherals import load_periphery
@@ -40,6 +42,11 @@ from xbarlab.limits import SafetyLimits
 READ_VOLTAGE = 0.2
 #: a 707B mainframe's matrix columns (6 slots x 12): rows + cols of a bench chip
 BENCH_LINES = 72
+#: technologies a lab serves: name -> (parameter module, array class, default limits)
+TECHNOLOGIES = {
+    "pcm": (pcm_params, PCMArray, SafetyLimits),
+    "rram": (rram_params, RRAMArray, rram_limits),
+}
 
 
 class EmulatedLab:
@@ -51,8 +58,16 @@ class EmulatedLab:
         Array shape. A bench needs rows + cols <= 72 (one 707B mainframe).
     seed : int
         Seed of the chip.
+    technology : {"pcm", "rram"}
+        The emulated device array. An RRAM chip arrives pristine unless ``params`` says
+        ``pristine=0``; the same seed, preset and overrides give the same chip as the
+        ``emulator:rram?...`` spec.
     preset, periphery : str
-        PCM parameter preset and peripheral preset (as in ``emulator:pcm`` specs).
+        The technology's parameter preset (name or JSON file) and peripheral preset
+        (as in ``emulator:<technology>`` specs).
+    params : dict, optional
+        Overrides of model or periphery fields by name (``{"pristine": 0, "c2c": 0.5}``),
+        values as numbers, booleans or their strings; converted to the field's type.
     board, bench : bool
         Which servers to start.
     faults : FaultPlan, optional
@@ -64,7 +79,8 @@ class EmulatedLab:
         Where to write station.yaml; by default a temporary directory removed by
         :meth:`stop`.
     limits : SafetyLimits, optional
-        Limits written into station.yaml and enforced by the board.
+        Limits written into station.yaml and enforced by the board; by default those of
+        the technology's emulator backend (RRAM: a 4 V pulse limit for forming).
 
     Use as a context manager, or call :meth:`start` and :meth:`stop` (idempotent;
     joins every server thread).
@@ -76,8 +92,10 @@ class EmulatedLab:
         cols: int = 8,
         *,
         seed: int = 0,
+        technology: str = "pcm",
         preset: str = "default",
         periphery: str = "default",
+        params: dict | None = None,
         board: bool = True,
         bench: bool = True,
         faults: FaultPlan | None = None,
@@ -90,11 +108,17 @@ class EmulatedLab:
                 f"rows + cols = {rows + cols} array lines exceed the emulated switch "
                 f"matrix's {BENCH_LINES} columns; use a smaller chip or board only"
             )
-        self.chip = PCMArray(
-            rows, cols, load_preset(preset), seed=seed, periphery=load_periphery(periphery)
-        )
+        if technology not in TECHNOLOGIES:
+            raise ConfigError(
+                f"unknown lab technology {technology!r}; valid: {', '.join(TECHNOLOGIES)}"
+            )
+        module, array_cls, default_limits = TECHNOLOGIES[technology]
+        model, periph = _models(module, preset, load_periphery(periphery), params or {})
+        self.technology = technology
+        self.chip = array_cls(rows, cols, model, seed=seed, periphery=periph)
         self.lock = threading.Lock()
-        self.limits = limits or SafetyLimits()
+        self.limits = limits or default_limits()
+        chip_description(self.chip, self.limits)  # a chip the limits cannot serve: fail now
         self.faults = faults
         self.host = host
         self._want = {"board": board, "bench": bench}
@@ -150,7 +174,7 @@ class EmulatedLab:
             "chip": {
                 "rows": self.chip.rows,
                 "cols": self.chip.cols,
-                "technology": "pcm",
+                "technology": self.technology,
                 **_station_chip(self.chip, self.limits),
             },
             "limits": dataclasses.asdict(self.limits),
@@ -174,6 +198,7 @@ class EmulatedLab:
             "rows": self.chip.rows,
             "cols": self.chip.cols,
             "seed": self.chip.seed,
+            "technology": self.technology,
         }
 
     def stop(self) -> None:
@@ -198,7 +223,48 @@ class EmulatedLab:
         self.stop()
 
 
-def _station_chip(chip: PCMArray, limits: SafetyLimits) -> dict:
+def _models(module, preset: str, periphery, params: dict):
+    """The technology's model (preset plus overrides) and the periphery (plus overrides);
+    ConfigError naming an unknown field or a value of the wrong kind."""
+    model = module.load_preset(preset)
+    model_names, periph_names = model.field_names(), peripherals.field_names()
+    unknown = sorted(set(params) - set(model_names) - set(periph_names))
+    if unknown:
+        raise ConfigError(
+            f"unknown lab parameter(s) {', '.join(unknown)} for a {model.technology} chip; "
+            f"valid: {', '.join((*model_names, *periph_names))}"
+        )
+    ours = {name: v for name, v in params.items() if name in model_names}
+    theirs = {name: v for name, v in params.items() if name not in ours}
+    model = model.with_overrides(**{k: _typed(k, v, getattr(model, k)) for k, v in ours.items()})
+    typed = {k: _typed(k, v, getattr(periphery, k)) for k, v in theirs.items()}
+    return model, periphery.with_overrides(**typed)
+
+
+_WORDS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
+
+def _typed(name: str, value, default):
+    """``value`` as the type of the field's ``default`` (bool, int or float)."""
+    kind = type(default)
+    try:
+        if kind is bool:
+            if isinstance(value, str):
+                return _WORDS[value.strip().lower()]
+            if value in (0, 1):
+                return bool(value)
+            raise ValueError
+        if kind is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        return float(value)
+    except (KeyError, TypeError, ValueError):
+        want = {bool: "1/0, true/false or yes/no", int: "an integer"}.get(kind, "a number")
+        raise ConfigError(f"lab parameter {name} must be {want}, got {value!r}") from None
+
+
+def _station_chip(chip, limits: SafetyLimits) -> dict:
     """The chip's window (S), read voltage (V), recommended pulses (V, s) and SET range (V),
     as the board firmware reports them, in station.yaml's vocabulary."""
     d = chip_description(chip, limits)

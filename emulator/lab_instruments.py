@@ -4,7 +4,9 @@ Each instrument (:class:`Keithley2450`, :class:`Keithley2600`, :class:`Keysight3
 :class:`Keithley707B`) keeps its own settings, declares its commands once (SCPI tree
 or TSP tables) and turns them into physics through the shared
 :class:`~xbarlab.emulator.lab_wiring.Bench`: an SMU read sums I = G V over the routed
-devices, clamped at its compliance; a generator burst pulses the routed devices; the
+devices, clamped at its compliance; a generator burst pulses the routed devices (its
+pulse level's sign, and which line the matrix put on the pulse bus, set the polarity a
+bipolar RRAM chip sees); the
 matrix's relays are the bench's relay state. An output that is off drives nothing.
 :class:`Lab` puts the four on one bench. The wiring model lives in
 :mod:`xbarlab.emulator.lab_wiring`; ``Bench`` and ``BenchWiring`` are re-exported here.
@@ -20,7 +22,6 @@ from types import SimpleNamespace
 import numpy as np
 
 from xbarlab.emulator.lab_wiring import BUSES, COLUMNS_PER_SLOT, Bench, BenchWiring
-from xbarlab.emulator.pcm import PCMArray
 from xbarlab.emulator.scpi import (
     Boolean,
     Choice,
@@ -269,6 +270,10 @@ class Keysight33500B(ScpiInstrument):
     Channel 1's output is on the bench's pulse bus (channel 2 is not wired). The
     programmed levels are the voltages at the load the instrument assumes: with
     ``OUTP:LOAD 50`` (the power-on default) a high-impedance array sees twice them.
+    A pulse goes from the low level to the high level; ``OUTP:POL INV`` mirrors the
+    waveform about the offset, so it goes from the high level to the low one (HIGH 0,
+    LOW -V, POL INV: a negative pulse of -V from 0 V). The bench sees the level the
+    pulse goes to (the idle level is not modelled).
     """
 
     idn = "Keysight Technologies,33522B,MY44800003,4.00-1.19-2.00-58-00"
@@ -285,7 +290,7 @@ class Keysight33500B(ScpiInstrument):
         for ch in self.channels.values():
             vars(ch).update(func="SIN", high=0.05, low=-0.05, width=100e-6, period=1e-3)
             vars(ch).update(edge=8.4e-9, burst=False, mode="TRIG", ncyc=1, source="IMM")
-            vars(ch).update(output=False, load=50.0)
+            vars(ch).update(output=False, load=50.0, polarity="NORM")
 
     def trigger(self) -> None:
         """*TRG: fire every channel armed for a bus trigger."""
@@ -302,7 +307,8 @@ class Keysight33500B(ScpiInstrument):
             return
         if ch.output and n in self.buses:
             scale = 1.0 if math.isinf(ch.load) else 2.0  # open circuit vs assumed load
-            self.bench.pulse(self.buses[n], scale * ch.high, ch.width, int(ch.ncyc))
+            level = ch.high if ch.polarity == "NORM" else ch.low
+            self.bench.pulse(self.buses[n], scale * level, ch.width, int(ch.ncyc))
 
     def _tree(self) -> ScpiTree:
         t, src, pulse = ScpiTree(suffix_max=2), "[:SOURce#]", "[:SOURce#]:FUNCtion:PULSe"
@@ -321,6 +327,7 @@ class Keysight33500B(ScpiInstrument):
                 (":TRIGger#:SOURce", Choice(("IMMediate", "EXTernal", "TIMer", "BUS")), "source"),
                 (":OUTPut#[:STATe]", Boolean(), "output"),
                 (":OUTPut#:LOAD", Number("OHM", 1, 10e3, 50, words={"INFinity": math.inf}), "load"),
+                (":OUTPut#:POLarity", Choice(("NORMal", "INVerted")), "polarity"),
             ],
         )
         level, vpp = Number("V", -10, 10, 0), Number("V", 1e-3, 20, 0.1)
@@ -475,7 +482,7 @@ class Lab:
     """The four emulated instruments on one bench (one chip, one wiring), keyed by the
     driver names station.yaml uses."""
 
-    def __init__(self, chip: PCMArray, wiring: BenchWiring | None = None):
+    def __init__(self, chip, wiring: BenchWiring | None = None):
         self.bench = Bench(chip, wiring)
         self.instruments: dict[str, Instrument] = {
             "keithley2450": Keithley2450(self.bench),

@@ -22,6 +22,7 @@ import threading
 from xbarlab.emulator.faults import FaultInjector, FaultPlan
 from xbarlab.emulator.lab_instruments import BenchWiring, Instrument, Lab
 from xbarlab.emulator.pcm import PCMArray
+from xbarlab.emulator.rram import RRAMArray
 from xbarlab.emulator.tcp_server import LoopbackServer
 from xbarlab.emulator.warmup import warm_up
 from xbarlab.errors import ConfigError
@@ -99,7 +100,7 @@ class EmulatedInstruments:
 
     Parameters
     ----------
-    chip : PCMArray
+    chip : PCMArray or RRAMArray
         The emulated array the bench is wired to.
     faults : FaultPlan, optional
         Faults of every server (each gets its own seed, derived from the plan's).
@@ -127,7 +128,7 @@ class EmulatedInstruments:
 
     def __init__(
         self,
-        chip: PCMArray,
+        chip: PCMArray | RRAMArray,
         *,
         faults: FaultPlan | None = None,
         lock=None,

@@ -5,9 +5,13 @@ connect instrument buses (matrix rows A..H) to array lines (matrix columns).
 :class:`BenchWiring` says which matrix column each array line sits on and which bus
 plays which role; :class:`Bench` holds the matrix's relay state and answers the two
 physical questions the instruments ask: which devices does a source bus reach
-through the closed crosspoints (row line on the bus, column line on ground), and
-what current do they carry (I = G V with read noise from :meth:`PCMArray.read`), or
-which devices a pulse burst reaches (:meth:`PCMArray.pulse`).
+through the closed crosspoints (row line on the bus and column line on ground, or the
+other way round), and what current do they carry (I = G V with read noise from the
+chip's ``read``), or which devices a pulse burst reaches, with which polarity (the
+chip's ``pulse``). A device sees a pulse of voltage V on its row line (column grounded)
+as polarity sign(V), on its column line (row grounded) as polarity -sign(V): that is
+how a bench RESETs a bipolar (RRAM) chip, by a negative pulse or by swapping the lines
+on the matrix. A unipolar (PCM) chip switches on amplitude and width alone.
 
 Sneak paths are not modelled (1T1R array, selected transistors on); a matrix column
 closed on a source bus and on ground shorts the source (the SMU reads its compliance).
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xbarlab.emulator.pcm import PCMArray
+from xbarlab.emulator.board_firmware import apply_pulse
 from xbarlab.errors import ConfigError
 
 SLOTS, BUSES, COLUMNS_PER_SLOT = 6, "ABCDEFGH", 12
@@ -73,7 +77,7 @@ class Bench:
 
     Parameters
     ----------
-    chip : PCMArray
+    chip : PCMArray or RRAMArray
         The emulated array (callers hold the lab's lock around every instrument call).
     wiring : BenchWiring, optional
         Default layout for the chip's shape when omitted.
@@ -81,42 +85,57 @@ class Bench:
         Seed of the instruments' own noise (SMU noise floor).
     """
 
-    def __init__(self, chip: PCMArray, wiring: BenchWiring | None = None, seed: int = 0):
+    def __init__(self, chip, wiring: BenchWiring | None = None, seed: int = 0):
         self.chip = chip
         self.wiring = wiring or BenchWiring.default(chip.rows, chip.cols)
         self.closed = np.zeros((len(BUSES), SLOTS * COLUMNS_PER_SLOT), dtype=bool)
         self._rows = np.asarray(self.wiring.row_lines, dtype=np.intp)
         self._cols = np.asarray(self.wiring.col_lines, dtype=np.intp)
         self.ground = self.wiring.bus("ground")
-        self._routes: dict[int, tuple[np.ndarray, bool]] = {}
+        self._routes: dict[tuple[int, bool], tuple[np.ndarray, bool]] = {}
 
     def set_closed(self, closed: np.ndarray) -> None:
         """New relay state (bool, buses x matrix columns)."""
         self.closed = closed
         self._routes.clear()
 
-    def routed(self, bus: int) -> tuple[np.ndarray, bool]:
-        """Flat indices of the devices whose row is on ``bus`` and column on ground, and
-        whether some matrix column joins ``bus`` straight to ground (a short). Cached
-        until the relays change."""
-        route = self._routes.get(bus)
+    def routed(self, bus: int, reverse: bool = False) -> tuple[np.ndarray, bool]:
+        """Flat indices of the devices whose row is on ``bus`` and column on ground (with
+        ``reverse``: column on ``bus``, row on ground), and whether some matrix column
+        joins ``bus`` straight to ground (a short). Cached until the relays change."""
+        route = self._routes.get((bus, reverse))
         if route is None:
-            rows = np.flatnonzero(self.closed[bus, self._rows])
-            cols = np.flatnonzero(self.closed[self.ground, self._cols])
-            idx = (rows[:, None] * self.chip.cols + cols[None, :]).ravel()
+            hot, cold = (self._cols, self._rows) if reverse else (self._rows, self._cols)
+            a = np.flatnonzero(self.closed[bus, hot])
+            b = np.flatnonzero(self.closed[self.ground, cold])
+            rows, cols = (b, a) if reverse else (a, b)
+            idx = (rows[:, None] * self.chip.cols + cols[None, :]).ravel()  # row-major
             route = idx, bool(np.any(self.closed[bus] & self.closed[self.ground]))
-            self._routes[bus] = route
+            self._routes[(bus, reverse)] = route
         return route
 
     def conductance(self, bus: int) -> float:
-        """Summed read-noisy conductance in S seen from ``bus`` (inf when shorted)."""
+        """Summed read-noisy conductance in S seen from ``bus`` (inf when shorted): the
+        devices reached either way round (a read does not care which line is hot)."""
         idx, short = self.routed(bus)
         if short:
             return math.inf
+        rev, _ = self.routed(bus, reverse=True)
+        if rev.size:
+            idx = np.union1d(idx, rev)  # disjoint (a line on bus and ground is a short)
         return float(self.chip.read(idx).sum(dtype=np.float64)) if idx.size else 0.0
 
-    def pulse(self, bus: int, amplitude: float, width: float, count: int) -> None:
-        """``count`` pulses of ``amplitude`` V and ``width`` s on the devices ``bus`` reaches."""
+    def pulse(self, bus: int, voltage: float, width: float, count: int) -> None:
+        """``count`` pulses of ``voltage`` V (signed, bus against ground) and ``width`` s
+        on the devices ``bus`` reaches: polarity sign(voltage) on those whose row is on
+        the bus, the opposite on those whose column is, one burst after the other
+        (nothing when the bus is shorted)."""
         idx, short = self.routed(bus)
-        if idx.size and not short:
-            self.chip.pulse(idx, np.array([amplitude]), np.array([width]), count)
+        if short:
+            return
+        sign = -1 if voltage < 0 else 1
+        rev, _ = self.routed(bus, reverse=True)
+        for devices, polarity in ((idx, sign), (rev, -sign)):
+            if devices.size:
+                amplitude, w = np.array([voltage]), np.array([width])
+                apply_pulse(self.chip, devices, amplitude, w, count, polarity)

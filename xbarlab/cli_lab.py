@@ -34,7 +34,16 @@ def emulate():
 @click.option("--rows", default=8, show_default=True, type=click.IntRange(1), help="Array rows.")
 @click.option("--cols", default=8, show_default=True, type=click.IntRange(1), help="Array columns.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0), help="Chip seed.")
-@click.option("--preset", default="default", show_default=True, help="PCM parameter preset.")
+@click.option(
+    "--technology",
+    type=click.Choice(["pcm", "rram"]),
+    default="pcm",
+    show_default=True,
+    help="Emulated chip: pcm (unipolar) or rram (bipolar, +1 SET / -1 RESET; arrives pristine).",
+)
+@click.option(
+    "--preset", default="default", show_default=True, help="Parameter preset of the technology."
+)
 @click.option(
     "--faults",
     default="",
@@ -52,7 +61,9 @@ def emulate():
     help="Where to write station.yaml (default: a temporary file removed on exit).",
 )
 @_friendly_errors
-def emulate_serve(want_board, want_bench, rows, cols, seed, preset, faults, host, station_path):
+def emulate_serve(
+    want_board, want_bench, rows, cols, seed, technology, preset, faults, host, station_path
+):
     """Serve one emulated chip behind the board and/or the bench (both when neither flag is
     given). Prints one JSON line (board URL, instrument resources, station file), then
     serves until SIGINT or SIGTERM."""
@@ -73,6 +84,7 @@ def emulate_serve(want_board, want_bench, rows, cols, seed, preset, faults, host
             rows,
             cols,
             seed=seed,
+            technology=technology,
             preset=preset,
             board=both or want_board,
             bench=both or want_bench,
