@@ -223,3 +223,41 @@ def test_emulate_serve_technology_rram_serves_a_pristine_rram_board():
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert out == "" and "Traceback" not in err
+
+
+def test_served_bench_sets_and_resets_an_rram_device_with_the_stock_drivers(lab):
+    """Over the lab's sockets, with the drivers a bench backend uses: a positive pulse with
+    the row on the pulse bus SETs a device, the same pulse with its lines swapped RESETs it,
+    exactly as polarity +1 / -1 pulses on the in-process chip of the same seed (reads
+    included: a read takes virtual time, so the twin reads where the SMU does)."""
+    from xbarlab.instruments.keithley707b import Keithley707B
+    from xbarlab.instruments.keithley2450 import Keithley2450
+    from xbarlab.instruments.keysight33500 import Keysight33500B
+
+    twin = open_crossbar(TWIN).chip
+    res, rows = lab.instruments, SHAPE[0]
+    row, col = 2, 3
+    hot_row, cold_col = f"1B{row + 1:02d}", f"1C{rows + col + 1:02d}"  # default layout
+    hot_col, cold_row = f"1B{rows + col + 1:02d}", f"1C{row + 1:02d}"
+    width, flat = 1e-7, np.array([row * SHAPE[1] + col])
+    with (
+        Keysight33500B(res["pulse"], max_voltage=4.0) as gen,
+        Keithley707B(res["switch"]) as switch,
+        Keithley2450(res["smu"], max_voltage=0.3, max_current=1e-3) as smu,
+    ):
+        readings = []
+        for lines, polarity, amp in (([hot_row, cold_col], 1, 1.1), ([hot_col, cold_row], -1, 1.4)):
+            switch.exclusive_close(lines)
+            gen.configure_pulse(amplitude=amp, width=width, count=2)
+            gen.trigger()
+            twin.pulse(flat, np.array([amp]), np.array([width]), 2, polarity=polarity)
+            np.testing.assert_array_equal(lab.chip.g_prog, twin.g_prog)
+            switch.exclusive_close([f"1A{row + 1:02d}", cold_col])
+            smu.configure_voltage_source(current_limit=1e-3)
+            smu.source_voltage, smu.output_enabled = 0.2, True
+            readings.append(smu.measure_current() / 0.2)
+            assert readings[-1] == pytest.approx(float(twin.read(flat)[0]), rel=1e-6)
+            smu.shutdown()
+    g0 = float(open_crossbar(TWIN).chip.g_prog[flat[0]])
+    assert readings[0] > g0 + 1e-6 and readings[1] < readings[0] - 1e-6
+    assert lab.chip.pulse_count.sum() == 4
