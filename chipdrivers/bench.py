@@ -113,15 +113,20 @@ class BenchCrossbar(CheckedCrossbar):
         return (current / v_read).astype(np.float32)
 
     def _pulse(self, flat, polarity, amplitude, width, count):
-        # unipolar (PCM): SET or RESET follows from amplitude and width, not polarity
+        # unipolar (PCM): SET or RESET follows from amplitude and width, not polarity;
+        # bipolar (RRAM): polarity -1 puts the columns on the pulse bus and grounds the rows
         gen, w = self._inst["pulse"], self._wiring
         edge = self.station.instruments["pulse"].options["edge_time"]
+        reverse = polarity < 0 and "unipolar" not in self.info.capabilities
         try:
             gen.configure_pulse(
                 amplitude=float(amplitude[0]), width=float(width[0]), edge_time=edge, count=count
             )
             for rows, cols in blocks(flat, self.info.shape):
-                self._route([*w.pulse_rows[rows], *w.ground_cols[cols]])
+                if reverse:
+                    self._route([*w.ground_rows[rows], *w.pulse_cols[cols]])
+                else:
+                    self._route([*w.pulse_rows[rows], *w.ground_cols[cols]])
                 gen.trigger()
         finally:
             self._safe_state()
@@ -188,6 +193,7 @@ def _connect(station: Station, instruments: dict | None, stack: ExitStack) -> di
 
 def _chip_info(station: Station, spec: str) -> ChipInfo:
     chip = station.chip
+    unipolar = chip.technology == "pcm"
     return ChipInfo(
         rows=chip.rows,
         cols=chip.cols,
@@ -195,10 +201,12 @@ def _chip_info(station: Station, spec: str) -> ChipInfo:
         g_min=chip.g_min,
         g_max=chip.g_max,
         limits=station.limits,
-        capabilities=frozenset({"read", "pulse", "unipolar"}),
+        capabilities=frozenset({"read", "pulse"} | ({"unipolar"} if unipolar else set())),
         v_read=chip.v_read,
         set_pulse=PulseShape(chip.set_pulse.amplitude, chip.set_pulse.width),
-        reset_pulse=PulseShape(chip.reset_pulse.amplitude, chip.reset_pulse.width),
+        reset_pulse=PulseShape(
+            chip.reset_pulse.amplitude, chip.reset_pulse.width, 1 if unipolar else -1
+        ),
         set_amplitude_range=chip.set_amplitude_range,
         backend=spec,
         details={

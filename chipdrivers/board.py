@@ -112,7 +112,8 @@ def _chip_info(hello: bp.HelloReply, spec: str) -> ChipInfo:
         capabilities=frozenset(hello.capabilities & set(CAPABILITIES)),
         v_read=hello.v_read,
         set_pulse=PulseShape(*hello.set_pulse),
-        reset_pulse=PulseShape(*hello.reset_pulse),
+        # a bipolar chip (no "unipolar") RESETs with polarity -1
+        reset_pulse=PulseShape(*hello.reset_pulse, 1 if "unipolar" in hello.capabilities else -1),
         set_amplitude_range=hello.set_amplitude_range,
         mvm_shape=hello.mvm_shape,
         periphery=dict(hello.periphery),

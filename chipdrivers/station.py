@@ -63,7 +63,9 @@ _CHANNELS = {"keithley2600": ("a", "b"), "keysight33500b": (1, 2)}
 #: a 707B mainframe: 6 slots of 8 x 12 matrix cards (buses A..H, columns 1..12)
 SLOTS, COLUMNS_PER_SLOT, BUSES = 6, 12, "ABCDEFGH"
 DEFAULT_BUSES = {"smu": "A", "pulse": "B", "ground": "C"}
-TECHNOLOGIES = ("pcm",)
+#: technologies a station can hold; "pcm" is unipolar, "rram" bipolar (polarity -1 swaps
+#: the lines on the matrix)
+TECHNOLOGIES = ("pcm", "rram")
 
 
 @dataclass(frozen=True)
@@ -117,12 +119,15 @@ class Wiring:
 
     ``smu_rows[r]``, ``pulse_rows[r]`` and ``ground_cols[c]`` are the crosspoints
     (e.g. ``"1A05"``) that connect array row r to the SMU or the pulse generator and
-    array column c to ground.
+    array column c to ground; ``pulse_cols[c]`` and ``ground_rows[r]`` swap the lines,
+    so a positive generator pulse reaches the device with polarity -1 (bipolar chips).
     """
 
     smu_rows: np.ndarray
     pulse_rows: np.ndarray
     ground_cols: np.ndarray
+    pulse_cols: np.ndarray
+    ground_rows: np.ndarray
     buses: dict
 
 
@@ -338,6 +343,8 @@ def _wiring(v: _Validator, doc, chip: ChipSpec) -> Wiring:
         smu_rows=names(row_lines, buses["smu"]),
         pulse_rows=names(row_lines, buses["pulse"]),
         ground_cols=names(col_lines, buses["ground"]),
+        pulse_cols=names(col_lines, buses["pulse"]),
+        ground_rows=names(row_lines, buses["ground"]),
         buses=buses,
     )
 

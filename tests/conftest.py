@@ -16,15 +16,18 @@ import pytest  # noqa: E402
 from xbarlab.chipdrivers import open_crossbar, parse_spec  # noqa: E402
 
 #: Backends every contract test runs against (one pytest param each, id = scheme).
-#: ``{lab}`` is filled in by an emulated lab on loopback (fixtures board_lab and
-#: bench_lab): the board's pyserial URL, or the path of the bench's station.yaml.
+#: ``{name}`` is filled in by the emulated lab on loopback of fixture ``name`` (board_lab,
+#: bench_lab, board_lab_rram, bench_lab_rram): the board's pyserial URL, or the path of
+#: the bench's station.yaml.
 BACKEND_SPECS = [
     "emulator:pcm?rows=16&cols=12&seed=3",
     "emulator:pcm?rows=16&cols=12&seed=4&periphery=hermes&differential=1",
     "emulator:rram?rows=16&cols=12&seed=3&pristine=0",
     "emulator:mram?rows=16&cols=12&seed=3",
-    "board:{lab}",
-    "bench:{lab}",
+    "board:{board_lab}",
+    "bench:{bench_lab}",
+    "board:{board_lab_rram}",
+    "bench:{bench_lab_rram}",
 ]
 
 
@@ -47,13 +50,32 @@ def bench_lab():
         yield lab
 
 
+@pytest.fixture(scope="module")
+def board_lab_rram():
+    """An emulated test board with an already formed RRAM chip (16 x 12, seed 5)."""
+    from xbarlab.emulator.lab import EmulatedLab
+
+    with EmulatedLab(16, 12, seed=5, technology="rram", params={"pristine": 0}, bench=False) as lab:
+        yield lab
+
+
+@pytest.fixture(scope="module")
+def bench_lab_rram():
+    """An emulated bench with an already formed RRAM chip (4 x 6, seed 6)."""
+    from xbarlab.emulator.lab import EmulatedLab
+
+    with EmulatedLab(4, 6, seed=6, technology="rram", params={"pristine": 0}, board=False) as lab:
+        yield lab
+
+
 def _served_spec(spec: str, request) -> str:
-    """``spec`` with ``{lab}`` replaced by the address of a running emulated lab."""
-    if "{lab}" not in spec:
+    """``spec`` with ``{fixture}`` replaced by the address of that running emulated lab."""
+    if "{" not in spec:
         return spec
-    scheme = parse_spec(spec).scheme
-    lab = request.getfixturevalue(f"{scheme}_lab")
-    return spec.format(lab=lab.board_url if scheme == "board" else lab.station_path)
+    name = spec[spec.index("{") + 1 : spec.index("}")]
+    lab = request.getfixturevalue(name)
+    address = lab.board_url if parse_spec(spec).scheme == "board" else lab.station_path
+    return spec.format(**{name: address})
 
 
 @pytest.fixture(

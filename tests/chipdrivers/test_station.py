@@ -67,7 +67,7 @@ def test_explicit_wiring_and_buses(station_doc):
         ("chip.rows", 0, "chip.rows", "integer 1..71"),
         ("chip.rows", 2.5, "chip.rows", "integer"),
         ("chip.cols", 80, "chip.cols", "integer 1..69"),
-        ("chip.technology", "rram", "chip.technology", "pcm"),
+        ("chip.technology", "sram", "chip.technology", "pcm, rram"),
         ("chip.g_max", 1e-8, "chip.g_max", "larger than chip.g_min"),
         ("chip.v_read", 0.5, "chip.v_read", "0 < value <= 0.3"),
         ("chip.set_pulse", {"amplitude": 3.0, "width": 1e-7}, "chip.set_pulse.amplitude", "2.5"),
