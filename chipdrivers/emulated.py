@@ -112,17 +112,28 @@ def _unpack_state(blob: bytes) -> tuple[dict, dict[str, np.ndarray]]:
 def _chip_info(chip: PCMArray, spec: str, limits: SafetyLimits) -> ChipInfo:
     """The chip's ChipInfo; window, pulses and converters as the emulated board reports them."""
     d = chip_description(chip, limits)
+    return described_chip_info(chip, spec, limits, "pcm", d, ("unipolar",), 1)
+
+
+def described_chip_info(
+    chip, spec: str, limits: SafetyLimits, technology: str, d: dict, extra, reset_polarity: int,
+    **details,
+) -> ChipInfo:  # fmt: skip
+    """ChipInfo of an emulated analog array from its board description ``d`` (window,
+    pulses, SET range, periphery): what the emulated board reports, so the in-process
+    backend and ``board:`` agree. extra: capabilities beyond the analog ones; details:
+    added to the seed, model and periphery in ``ChipInfo.details``."""
     return ChipInfo(
         rows=chip.rows,
         cols=chip.cols,
-        technology="pcm",
+        technology=technology,
         g_min=d["g_min"],
         g_max=d["g_max"],
         limits=limits,
-        capabilities=analog_capabilities(chip.periphery, "unipolar"),
+        capabilities=analog_capabilities(chip.periphery, *extra),
         v_read=_READ_VOLTAGE,
-        set_pulse=PulseShape(*d["set_pulse"]),
-        reset_pulse=PulseShape(*d["reset_pulse"]),
+        set_pulse=PulseShape(*d["set_pulse"], 1),
+        reset_pulse=PulseShape(*d["reset_pulse"], reset_polarity),
         set_amplitude_range=d["set_amplitude_range"],
         mvm_shape=chip.mvm_shape,
         periphery=d["periphery"],
@@ -131,6 +142,7 @@ def _chip_info(chip: PCMArray, spec: str, limits: SafetyLimits) -> ChipInfo:
             "seed": chip.seed,
             "model": chip.params.to_dict(),
             "periphery": chip.periphery.to_dict(),
+            **details,
         },
     )
 

@@ -26,12 +26,11 @@ HfOx cells needs up to 3-4 V (published forming ramps end at 4 V).
 
 from __future__ import annotations
 
-from xbarlab.chipdrivers.crossbar import ChipInfo, PulseShape
+from xbarlab.chipdrivers.crossbar import ChipInfo
 from xbarlab.chipdrivers.emulated import (
-    _READ_VOLTAGE,
     EmulatedCrossbar,
-    analog_capabilities,
     chip_from_spec,
+    described_chip_info,
 )
 from xbarlab.chipdrivers.factory import Spec
 from xbarlab.emulator import rram_params
@@ -84,36 +83,24 @@ def rram_chip_info(chip: RRAMArray, spec: str, limits: SafetyLimits) -> ChipInfo
     as the emulated board reports them (:func:`~xbarlab.emulator.board_firmware.rram_description`).
     """
     p, d = chip.params, rram_description(chip, limits)
-    (set_v, set_w), (reset_v, reset_w) = d["set_pulse"], d["reset_pulse"]
     reset_gradual_v, reset_gradual_w = d["gradual_reset_pulse"]
-    return ChipInfo(
-        rows=chip.rows,
-        cols=chip.cols,
-        technology="rram",
-        g_min=d["g_min"],
-        g_max=d["g_max"],
-        limits=limits,
-        capabilities=analog_capabilities(chip.periphery),
-        v_read=_READ_VOLTAGE,
-        set_pulse=PulseShape(set_v, set_w, 1),
-        reset_pulse=PulseShape(reset_v, reset_w, d["reset_polarity"]),
-        set_amplitude_range=d["set_amplitude_range"],
-        mvm_shape=chip.mvm_shape,
-        periphery=d["periphery"],
-        backend=spec,
-        details={
-            "seed": chip.seed,
-            "model": p.to_dict(),
-            "periphery": chip.periphery.to_dict(),
-            "reset_amplitude_range": list(d["reset_amplitude_range"]),
-            "gradual_reset_pulse": {"amplitude_V": reset_gradual_v, "width_s": reset_gradual_w},
-            "forming": {
-                "pristine": bool(p.pristine),
-                "settable_compliance": True,
-                "default_compliance_A": p.forming_compliance,
-                "width_s": p.form_width_ref,
-            },
-        },
+    forming = {
+        "pristine": bool(p.pristine),
+        "settable_compliance": True,
+        "default_compliance_A": p.forming_compliance,
+        "width_s": p.form_width_ref,
+    }
+    return described_chip_info(
+        chip,
+        spec,
+        limits,
+        "rram",
+        d,
+        (),
+        d["reset_polarity"],
+        reset_amplitude_range=list(d["reset_amplitude_range"]),
+        gradual_reset_pulse={"amplitude_V": reset_gradual_v, "width_s": reset_gradual_w},
+        forming=forming,
     )
 
 
