@@ -8,8 +8,7 @@ import pytest
 
 @pytest.fixture(scope="module")
 def bench(load_bench):
-    module = load_bench("bench_programming")
-    return module
+    return load_bench("bench_programming")
 
 
 def test_small_run_prints_one_json_object_with_the_documented_keys(bench, capsys):

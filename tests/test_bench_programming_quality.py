@@ -7,8 +7,7 @@ import pytest
 
 @pytest.fixture(scope="module")
 def bench(load_bench):
-    module = load_bench("bench_programming_quality")
-    return module
+    return load_bench("bench_programming_quality")
 
 
 def test_small_run_prints_one_json_object_with_the_issue_keys(bench, capsys):
