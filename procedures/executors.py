@@ -312,8 +312,8 @@ class LocalExecutor:
 #: MALLOC_TRIM_THRESHOLD_=65536, which makes glibc hand freed memory back to the OS
 #: at once; the emulator allocates and frees arrays of that size on every step, and
 #: the page faults that follow made a mixed-precision training task 1.9x slower on a
-#: worker than in a plain process (0.85 s -> 1.65 s). Unset, glibc's adaptive default
-#: applies.
+#: worker than in a plain process (0.85 s -> 1.65 s). Unset, xbarlab's own thresholds
+#: apply (xbarlab/allocator.py).
 _WORKER_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 
 
