@@ -21,11 +21,13 @@ from numba import njit, prange
 
 from xbarlab.emulator.rng import fill_row, split_key, uniform_fast
 
-#: a pass that draws normals (about 2-3 ns an element) runs on all numba threads from this
-#: many elements on; a quantisation-only pass (well under 1 ns an element) from
-#: PARALLEL_MIN_CHEAP on: waking the sleeping threads costs tens of microseconds
-PARALLEL_MIN_NOISY = 1 << 15
-PARALLEL_MIN_CHEAP = 1 << 18
+#: a pass that draws normals (about 0.85 ns an element on one core of the 2-core Zen 5
+#: test machine) runs on all numba threads from this many elements on; a quantisation-only
+#: pass (about 0.3 ns an element) from PARALLEL_MIN_CHEAP on. Waking the sleeping threads
+#: costs about 40 us on a virtual machine whose idle cores halt, so the parallel drivers
+#: only pay from about 100 us of serial work on (measured crossovers: 2^17 and 2^19)
+PARALLEL_MIN_NOISY = 1 << 17
+PARALLEL_MIN_CHEAP = 1 << 19
 
 _UNIFORM_SALT = np.uint64(0x8CB92BA72F3D8DD7)
 _HALF = np.float32(0.5)

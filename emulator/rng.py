@@ -14,8 +14,9 @@ and sin/cos; uniforms have 24 bits, so |z| <= 5.77, a truncated tail of probabil
 used per output by the DAC and ADC kernels beside a BLAS product, where every
 nanosecond counts: a 32-bit integer hash (Wellons' triple32) of the counter, and
 Box-Muller with float32 polynomials for log, sin and cos (Cephes), so a loop that
-calls it compiles to AVX2 vector code (about 1.5-2 ns a normal here, against 2.5 ns for
-the fast path alone of a table-driven ziggurat, which does not vectorise). Its radius
+calls it compiles to AVX2 vector code (about 1 ns a normal on one core of the 2-core test
+machine, 1.5-2 ns on older cores, against 2.5 ns there for the fast path alone of a
+table-driven ziggurat, which does not vectorise). Its radius
 uses a 31-bit uniform: |z| <= 6.6, a truncated tail of probability 4e-11. Tests check
 moments, tails, quantiles and angles of both against N(0, 1).
 """

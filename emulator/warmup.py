@@ -18,8 +18,8 @@ from xbarlab.emulator.peripherals import PRESETS as PERIPHERAL_PRESETS
 from xbarlab.emulator.rram import RRAMArray
 
 #: batch rows of the warm-up MVM on a 2 x 2 chip: enough values to reach the parallel
-#: drivers of every pass (2^18 inputs)
-_BIG_BATCH = 1 << 17
+#: drivers of every pass (2^19 inputs)
+_BIG_BATCH = 1 << 18
 
 
 @functools.cache

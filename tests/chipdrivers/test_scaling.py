@@ -69,13 +69,13 @@ def test_scale_rows_matches_numpy_on_views_and_arrays():
 def test_large_batches_take_the_parallel_path_with_the_same_results():
     from xbarlab.chipdrivers import scaling
 
-    x = np.random.default_rng(9).standard_normal((2100, 256)).astype(np.float32)  # > 2^19
+    x = np.random.default_rng(9).standard_normal((8200, 256)).astype(np.float32)  # > 2^21
     assert x.size >= scaling._PARALLEL_MIN
     u, norm = normalise(x, 0.2, 256, "forward")
     u_ref, norm_ref = normalise(x[:100], 0.2, 256, "forward")  # serial path
     np.testing.assert_array_equal(u[:100], u_ref)
     np.testing.assert_array_equal(norm[:100], norm_ref)
     np.testing.assert_array_equal(norm, np.abs(x).max(axis=1))
-    x[2050, 7] = np.nan
+    x[8150, 7] = np.nan
     with pytest.raises(ConfigError, match="NaN or infinity"):
         normalise(x, 0.2, 256, "forward")

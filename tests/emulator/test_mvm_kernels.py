@@ -5,7 +5,12 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from xbarlab.chipdrivers import open_crossbar
-from xbarlab.emulator.kernels import adc_kernel, dac_kernel
+from xbarlab.emulator.kernels import (
+    adc_kernel,
+    adc_kernel_parallel,
+    dac_kernel,
+    dac_kernel_parallel,
+)
 from xbarlab.emulator.peripherals import PRESETS, PeripheralParams
 from xbarlab.emulator.rng import fill_fast_normals
 
@@ -81,6 +86,30 @@ def test_adc_kernel_matches_reference(codes, noise, with_var):
     assert_array_equal(sat, want_sat)
     if codes:
         assert sat.any() and not sat.all()  # the test covers both sides of full scale
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3, 64])
+def test_parallel_drivers_give_the_serial_results_for_any_split(parts):
+    """Large batches take the parallel drivers; splitting the rows must not change a bit."""
+    rng = np.random.default_rng(4)
+    x = rng.uniform(-0.3, 0.3, (11, 37)).astype(np.float32)
+    want, want_sq = np.empty_like(x), np.empty_like(x)
+    dac_kernel(x, 0.2, 63, True, 0.02, KEY, want, want_sq)
+    got, got_sq = np.empty_like(x), np.empty_like(x)
+    dac_kernel_parallel(x, 0.2, 63, True, 0.02, KEY, got, got_sq, parts)
+    assert_array_equal(got, want)
+    assert_array_equal(got_sq, want_sq)
+    y = rng.uniform(-80e-6, 80e-6, x.shape).astype(np.float32)
+    var = rng.uniform(0, 1e-12, x.shape).astype(np.float32)
+    gain, offset = np.ones(37, np.float32), np.zeros(37, np.float32)
+    args = (y, var, gain, offset, 2e-7, 1e-6, 32, KEY)
+    want, want_sat = np.empty_like(y), np.empty(y.shape, bool)
+    adc_kernel(*args, want, want_sat)
+    got, got_sat = np.empty_like(y), np.empty(y.shape, bool)
+    adc_kernel_parallel(*args, got, got_sat, parts)
+    assert_array_equal(got, want)
+    assert_array_equal(got_sat, want_sat)
+    assert want_sat.any()
 
 
 def test_adc_has_exactly_two_to_the_bits_levels_and_saturates_at_full_scale():
