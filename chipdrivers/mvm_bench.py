@@ -34,18 +34,29 @@ BATCHES = (1, 64, 1024)
 _SETTLE_S = 3600.0
 
 
-def interleaved_ms(calls: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median ms of each call, timed in rounds that run every call once: slow phases of
-    a shared machine then hit the baseline and the modes alike, and ratios stay fair."""
+def interleaved_ms(
+    calls: dict[str, Callable[[], object]], repeats: int, block: int = 4
+) -> dict[str, float]:
+    """Median ms of each call over ``repeats`` timed calls.
+
+    Calls are timed in rounds; a round runs every call ``block`` times in a row and
+    keeps the last ``block - 1`` times of each. A kept call follows itself, as in a loop
+    of its own: the first of a block follows another call, whose idle BLAS threads and
+    cache contents it would inherit (a product that follows a long pass waits for a
+    sleeping thread to wake, one that follows another product does not). Rounds still
+    let slow phases of a shared machine hit every call alike, so ratios stay fair.
+    """
     for fn in calls.values():
         fn()
         fn()
     samples: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(repeats):
+    for _ in range(-(-repeats // (block - 1))):
         for name, fn in calls.items():
-            t0 = time.perf_counter()
             fn()
-            samples[name].append(time.perf_counter() - t0)
+            for _ in range(block - 1):
+                t0 = time.perf_counter()
+                fn()
+                samples[name].append(time.perf_counter() - t0)
     return {name: 1e3 * float(np.median(t)) for name, t in samples.items()}
 
 

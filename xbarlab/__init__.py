@@ -8,17 +8,17 @@ CLI. Device access lives in :mod:`xbarlab.chipdrivers`; start with
 import os
 
 # Thread pools: numba's parallel kernels and OpenBLAS take turns on the same cores,
-# several times per MVM. Idle OpenBLAS threads spin for about 2^28 cycles by default and
-# idle OpenMP threads spin too, so whichever pool runs next waits a scheduler slice
-# (about 8 ms on two cores). OpenBLAS threads are asked to spin 2^14 cycles (a few
-# microseconds: across the gaps between the passes of one MVM, where waking a sleeping
-# thread costs 10-40 us on a virtual machine, yet not into numba's parallel passes, which
-# run only on 100 us of work or more) and OpenMP threads to sleep at once, unless the
-# environment already says otherwise. This only takes effect if xbarlab is imported
-# before numpy (OpenBLAS reads its settings when it loads). Measured on the 2-core test
-# machine: 2^14 against 2^4 took a 256 x 256 tile MVM of 64 vectors from 1.2 to 1.05
-# times numpy's product; 2^16 made it 1.3.
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "14")
+# several times per MVM. Idle OpenMP threads spin by default, so a product after a numba
+# pass waited a scheduler slice (about 8 ms on two cores): they are asked to sleep at
+# once. Idle OpenBLAS threads spin about 2^28 cycles (tens of ms) by default, keeping a
+# core busy long after the last product: they are asked to spin 2^20 cycles (a few
+# hundred microseconds), enough to bridge the passes of one MVM and the gap to the next
+# one in a loop (waking a sleeping thread costs 10-40 us on a virtual machine), short
+# enough to hand the core back soon when the process turns to other work. Either
+# setting already in the environment wins. This only takes effect if xbarlab is
+# imported before numpy (OpenBLAS reads its settings when it loads). The README's
+# "Threads" section has the measurements.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from importlib.metadata import PackageNotFoundError, version  # noqa: E402
