@@ -27,14 +27,15 @@ _PARALLEL_MIN = 1 << 21
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _normalise_span(lo, hi, x, bits, v_full, out, norm):
+def _normalise_span(lo, hi, x, v_full, out, norm):
     """norm[b] = max |x[b]|; out[b, :n] = x[b] * v_full / norm[b] (0 where norm is 0), for
     rows lo..hi.
 
-    bits: x viewed as int32. Returns False when x holds NaN or infinity (then out and
-    norm are undefined).
+    x: C-contiguous (its int32 bit patterns give the max). Returns False when x holds
+    NaN or infinity (then out and norm are undefined).
     """
     n = x.shape[1]
+    bits = x.view(np.int32)
     scratch = np.empty(1, dtype=np.int32)
     as_float = scratch.view(np.float32)
     for b in range(lo, hi):
@@ -59,27 +60,28 @@ def _normalise_span(lo, hi, x, bits, v_full, out, norm):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _normalise_rows(x, bits, v_full, out, norm):
-    return _normalise_span(0, x.shape[0], x, bits, v_full, out, norm)
+def _normalise_rows(x, v_full, out, norm):
+    return _normalise_span(0, x.shape[0], x, v_full, out, norm)
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def _normalise_rows_parallel(x, bits, v_full, out, norm, parts):
+def _normalise_rows_parallel(x, v_full, out, norm, parts):
     batch = x.shape[0]
     parts = max(min(batch, parts), 1)
     ok = np.ones(parts, dtype=np.bool_)
     for c in prange(parts):
         lo, hi = c * batch // parts, (c + 1) * batch // parts
-        ok[c] = _normalise_span(lo, hi, x, bits, v_full, out, norm)
+        ok[c] = _normalise_span(lo, hi, x, v_full, out, norm)
     return ok.all()
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def scale_rows(y, factors):
-    """y[b, :] *= factors[b], in place: scaling outputs back per input vector in one
-    vectorised pass (numpy's broadcast multiply is 2-3 times slower here)."""
+def scale_rows(y, factors, c):
+    """y[b, :] *= factors[b] * c, in place: scaling outputs back per input vector in one
+    vectorised pass (numpy's broadcast multiply is 2-3 times slower here). c: a common
+    factor (float), folded in here rather than into a temporary array."""
     for b in range(y.shape[0]):
-        f = factors[b]
+        f = np.float32(factors[b] * c)
         for k in range(y.shape[1]):
             y[b, k] *= f
 
@@ -90,7 +92,7 @@ def normalise(x: np.ndarray, v_full: float, width: int, what: str):
     x = np.ascontiguousarray(x, dtype=np.float32)
     out = (np.empty if x.shape[1] == width else np.zeros)((x.shape[0], width), np.float32)
     norm = np.empty(x.shape[0], dtype=np.float32)
-    args = (x, x.view(np.int32), np.float32(v_full), out, norm)
+    args = (x, np.float32(v_full), out, norm)
     if x.size >= _PARALLEL_MIN:
         ok = _normalise_rows_parallel(*args, numba.config.NUMBA_NUM_THREADS)
     else:

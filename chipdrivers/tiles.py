@@ -357,12 +357,12 @@ class AnalogTile(TileProgramming, OwnedArrays):
             g, s = self._measure(block.array, u, False, take)
             for seg in block.segments:
                 k = slice(seg.s0, seg.s0 + seg.size)
-                f = norm * self._out_scale[seg.pair]
+                c = self._out_scale[seg.pair]
                 if one_pass:  # scale in place: no fresh output array to fault in
                     y = g[:, k]
-                    scale_rows(y, f)
+                    scale_rows(y, norm, float(c))
                 else:
-                    y[:, seg.j0 : seg.j1] += g[:, k] * f[:, None]
+                    y[:, seg.j0 : seg.j1] += g[:, k] * (norm * c)[:, None]
                 if s is not None:
                     self.last_saturated += int(np.count_nonzero(s[:, k]))
         y = np.ascontiguousarray(y)  # a view of the chip's output when it has spare columns

@@ -30,10 +30,22 @@ def _peak_bits(bits):
     return top
 
 
+def peak_bits(x: np.ndarray) -> int:
+    """The largest sign-cleared bit pattern of a C-contiguous float32 array: it orders
+    like max |x|, and exceeds 0x7f800000 (infinity) only when x holds NaN."""
+    rows = x.reshape(1, -1) if x.ndim != 2 else x
+    return int(_peak_bits(rows.view(np.int32)))
+
+
+def float32_bits(value: float) -> int:
+    """The bit pattern of a non-negative value rounded to float32, to compare with
+    :func:`peak_bits`."""
+    return struct.unpack("<i", struct.pack("<f", value))[0]
+
+
 def peak_magnitude(x: np.ndarray) -> float:
     """max |x| of a C-contiguous float32 array: inf if it holds infinity, NaN if NaN."""
-    rows = x.reshape(1, -1) if x.ndim != 2 else x
-    top = int(_peak_bits(rows.view(np.int32)))
+    top = peak_bits(x)
     if top > _INF_BITS:
         return float("nan")
     return struct.unpack("<f", struct.pack("<i", top))[0]

@@ -59,11 +59,11 @@ def test_scale_rows_matches_numpy_on_views_and_arrays():
     f = rng.uniform(0.5, 2, 7).astype(np.float32)
     expected = full[:, :9] * f[:, None]
     view = full.copy()[:, :9]  # the chip's output with spare columns: a strided view
-    scale_rows(view, f)
+    scale_rows(view, f, 1.0)
     np.testing.assert_array_equal(view, expected)
     whole = full.copy()
-    scale_rows(whole, f)
-    np.testing.assert_array_equal(whole, full * f[:, None])
+    scale_rows(whole, f, 0.5)
+    np.testing.assert_array_equal(whole, full * (f * np.float32(0.5))[:, None])
 
 
 def test_large_batches_take_the_parallel_path_with_the_same_results():

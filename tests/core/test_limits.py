@@ -283,6 +283,10 @@ def test_large_float32_batches_are_checked_by_the_compiled_pass_too(bad):
         lim.check_read_voltage(x)
     x[17, 99] = np.float32(0.3)  # the limit itself, at float32 precision, is allowed
     lim.check_read_voltage(x)
+    x[17, 99] = -np.nextafter(np.float32(0.3), np.float32(1))  # one float32 step above
+    with pytest.raises(SafetyError, match="max_read_voltage"):
+        lim.check_read_voltage(x)
+    x[17, 99] = 0.1
     x[40, 3] = bad
     with pytest.raises(ConfigError, match="NaN or infinity"):
         lim.check_read_voltage(x)
