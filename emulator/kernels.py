@@ -21,11 +21,14 @@ from numba import njit, prange
 
 from xbarlab.emulator.rng import fill_row, split_key, uniform_fast
 
-#: a pass that draws normals (about 0.85 ns an element on one core of the 2-core Zen 5
+#: a pass that draws normals (about 0.8 ns an element on one core of the 2-core Zen 5
 #: test machine) runs on all numba threads from this many elements on; a quantisation-only
 #: pass (about 0.3 ns an element) from PARALLEL_MIN_CHEAP on. Waking the sleeping threads
 #: costs about 40 us on a virtual machine whose idle cores halt, so the parallel drivers
-#: only pay from about 100 us of serial work on (measured crossovers: 2^17 and 2^19)
+#: only pay from about 100 us of serial work on (measured crossovers: 2^17 and 2^19). Right
+#: after a product, OpenBLAS's spinning worker shares the second core for a while
+#: (xbarlab/__init__.py); the whole MVM still gains: 512 x 512, 1024 vectors, device
+#: mode took 2.31-2.49 times numpy's product with these thresholds, 2.45-2.56 all serial
 PARALLEL_MIN_NOISY = 1 << 17
 PARALLEL_MIN_CHEAP = 1 << 19
 
